@@ -1,0 +1,1 @@
+"""Clusterers: embeddings V -> binary masks, one per source."""

@@ -1,0 +1,1 @@
+"""SVD spectral clustering of the embeddings (placeholder module, filled in by the clusterer work)."""

@@ -1,0 +1,97 @@
+"""Kaldi-style data directories.
+
+A data dir holds ``wav.scp`` (utt-id -> mixture), ``spk1.scp`` ..
+``spkC.scp`` (utt-id -> source c) and optionally ``utt2spk``, ``utt2dur``,
+``utt2category``, ... Every line is ``<utt-id> <value>``; values may hold
+spaces (paths), ids may not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dcsep.errors import DataError
+
+
+def read_scp(path: str | Path, allow_empty: bool = False) -> dict[str, str]:
+    """Read a two-column Kaldi list in file order; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(maxsplit=1)
+            if len(parts) != 2:
+                raise DataError(f"{path}:{lineno}: expected '<utt-id> <value>', got {line!r}")
+            key, value = parts
+            if key in out:
+                raise DataError(f"{path}:{lineno}: duplicate utterance id {key!r}")
+            out[key] = value
+    if not out and not allow_empty:
+        raise DataError(f"{path}: empty list")
+    return out
+
+
+def write_scp(path: str | Path, entries: dict[str, str]) -> None:
+    """Write a two-column list sorted by id, atomically."""
+    from dcsep.utils import atomic_write_text
+
+    atomic_write_text(path, "".join(f"{k} {v}\n" for k, v in sorted(entries.items())))
+
+
+@dataclass
+class DataDir:
+    """A data dir: mixtures and (when present) the reference sources.
+
+    Attributes:
+        path: the directory.
+        wav: utt-id -> mixture (path or ark entry), in file order.
+        spk: [spk1, spk2, ...]: utt-id -> source, one dict per speaker; empty
+            for a dir of mixtures only.
+    """
+
+    path: Path
+    wav: dict[str, str]
+    spk: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: str | Path, require_sources: bool = False) -> "DataDir":
+        path = Path(path)
+        if not path.is_dir():
+            raise DataError(f"{path}: data dir not found")
+        wav = read_scp(path / "wav.scp")
+        spk = []
+        c = 1
+        while (path / f"spk{c}.scp").is_file():
+            spk.append(read_scp(path / f"spk{c}.scp"))
+            c += 1
+        if require_sources and not spk:
+            raise DataError(f"{path}: no spk1.scp; training and scoring need the reference sources")
+        for i, s in enumerate(spk, 1):
+            if s.keys() != wav.keys():
+                missing = sorted(wav.keys() - s.keys())
+                extra = sorted(s.keys() - wav.keys())
+                what = f"missing {missing[:3]}" if missing else f"not in wav.scp: {extra[:3]}"
+                raise DataError(f"{path / f'spk{i}.scp'}: utterance ids disagree with wav.scp ({what})")
+        return cls(path, wav, spk)
+
+    @property
+    def num_spk(self) -> int:
+        return len(self.spk)
+
+    @property
+    def utt_ids(self) -> list[str]:
+        return list(self.wav)
+
+    def sources(self, utt: str) -> list[str]:
+        return [s[utt] for s in self.spk]
+
+    def read_optional(self, name: str) -> dict[str, str]:
+        """An optional two-column file (utt2spk, utt2category, ...), {} if absent."""
+        p = self.path / name
+        return read_scp(p, allow_empty=True) if p.is_file() else {}

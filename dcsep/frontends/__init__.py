@@ -1,0 +1,1 @@
+"""Frontends: waveform -> (normalised) features and STFT, and back."""

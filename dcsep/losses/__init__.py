@@ -1,0 +1,1 @@
+"""Training objectives on embeddings V and ideal-binary-mask targets Y."""

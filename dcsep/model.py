@@ -1,0 +1,153 @@
+"""The deep-clustering model: frontend + encoder, with a loss and a clusterer.
+
+A model is described by a mapping (usually YAML)::
+
+    frontend: stft
+    frontend_conf: {fs: 8000, n_fft: 256, hop_length: 64}
+    encoder: blstm
+    encoder_conf: {num_layers: 2, hidden_units: 600, embed_dim: 40}
+    loss: lowrank_affinity
+    loss_conf: {weight: vad, threshold_db: 40}
+    clusterer: kmeans
+    clusterer_conf: {n_init: 5, seed: 0}
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import dcsep
+from dcsep.config import build_plugin, check_keys, load_yaml
+from dcsep.errors import ConfigError
+from dcsep.losses.abs import ibm_targets
+from dcsep.losses.weights import bin_weights
+from dcsep.registry import CLUSTERERS, ENCODERS, FRONTENDS, LOSSES
+from dcsep.utils import atomic_torch_save
+
+MODEL_KEYS = {
+    "frontend": "stft",
+    "frontend_conf": {},
+    "encoder": "blstm",
+    "encoder_conf": {},
+    "loss": "lowrank_affinity",
+    "loss_conf": {},
+    "clusterer": "kmeans",
+    "clusterer_conf": {},
+}
+FORMAT_VERSION = 1
+
+
+class DeepClustering(nn.Module):
+    """Frontend + encoder (+ loss for training, clusterer for inference).
+
+    Build with :meth:`from_config`; save and load with :meth:`save` / :meth:`load`.
+    """
+
+    def __init__(self, frontend, encoder, loss, clusterer, config: dict):
+        super().__init__()
+        self.frontend = frontend
+        self.encoder = encoder
+        self.loss_fn = loss
+        self.clusterer = clusterer
+        self.config = config
+
+    # ---- construction -------------------------------------------------
+    @classmethod
+    def from_config(cls, config: dict, where: str = "<model config>") -> "DeepClustering":
+        """Build from a mapping of MODEL_KEYS; errors name ``where`` and the field."""
+        if not isinstance(config, dict):
+            raise ConfigError(f"{where}: model config must be a mapping, got {type(config).__name__}")
+        check_keys(config, MODEL_KEYS, where)
+        full = copy.deepcopy(MODEL_KEYS)
+        full.update(copy.deepcopy(config))
+        for kind in ("frontend", "encoder", "loss", "clusterer"):
+            if full[f"{kind}_conf"] is None:
+                full[f"{kind}_conf"] = {}
+        frontend = build_plugin(FRONTENDS, full["frontend"], full["frontend_conf"], where, "frontend")
+        encoder = build_plugin(
+            ENCODERS, full["encoder"], full["encoder_conf"], where, "encoder", input_dim=frontend.num_bins
+        )
+        loss = build_plugin(LOSSES, full["loss"], full["loss_conf"], where, "loss")
+        clusterer = build_plugin(CLUSTERERS, full["clusterer"], full["clusterer_conf"], where, "clusterer")
+        return cls(frontend, encoder, loss, clusterer, full)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "DeepClustering":
+        return cls.from_config(load_yaml(path), where=str(path))
+
+    def build_clusterer(self, name: str, conf: dict | None = None):
+        """A clusterer other than the configured one (e.g. ``spectral`` at decode time)."""
+        return build_plugin(CLUSTERERS, name, conf or {}, "<call>", "clusterer")
+
+    # ---- computation --------------------------------------------------
+    @property
+    def fs(self) -> int:
+        return self.frontend.fs
+
+    @property
+    def embed_dim(self) -> int:
+        return self.encoder.embed_dim
+
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None):
+        """wav: (B, L), lengths: (B,) samples -> V (B, T, F, K), spec (B, T, F) complex, frame lengths (B,)."""
+        feats, spec, frame_lengths = self.frontend(wav, lengths)
+        V = self.encoder(feats, frame_lengths)
+        return V, spec, frame_lengths
+
+    def compute_loss(self, wav: torch.Tensor, sources: torch.Tensor, lengths: torch.Tensor | None = None):
+        """wav: (B, L), sources: (B, C, L) (all-zero for an absent speaker), lengths: (B,) -> scalar loss."""
+        b, c, n = sources.shape
+        V, spec, frame_lengths = self(wav, lengths)
+        src_mag = self.frontend.stft(sources.reshape(b * c, n)).abs()
+        src_mag = src_mag.reshape(b, c, *src_mag.shape[1:])  # (B, C, T, F)
+        Y = ibm_targets(src_mag)
+        return self.loss_fn(V, Y, spec.abs(), frame_lengths)
+
+    def active_bins(self, spec: torch.Tensor, frame_lengths: torch.Tensor, threshold_db: float | None = None):
+        """(B, T, F) bool: valid bins within ``threshold_db`` (default: the loss's) of the loudest."""
+        if threshold_db is None:
+            threshold_db = getattr(self.loss_fn, "threshold_db", 40.0)
+        return bin_weights(spec.abs(), "vad", frame_lengths, threshold_db) > 0
+
+    # ---- persistence --------------------------------------------------
+    def package(self, extra: dict | None = None) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "dcsep_version": dcsep.__version__,
+            "config": self.config,
+            "state_dict": self.state_dict(),
+            "extra": extra or {},
+        }
+
+    def save(self, path: str | Path, extra: dict | None = None) -> None:
+        """Config + weights (normalisation stats included) in one file, written atomically."""
+        atomic_torch_save(self.package(extra), path)
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "DeepClustering":
+        """Load a file written by :meth:`save` (``weights_only=True``)."""
+        path = Path(path)
+        try:
+            pkg = torch.load(path, map_location=map_location, weights_only=True)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: model file not found") from None
+        except Exception as e:
+            raise ConfigError(f"{path}: not a readable dcsep model file: {e}") from None
+        return cls.from_package(pkg, where=str(path))
+
+    @classmethod
+    def from_package(cls, pkg: dict, where: str = "<package>") -> "DeepClustering":
+        if not isinstance(pkg, dict) or "config" not in pkg or "state_dict" not in pkg:
+            raise ConfigError(f"{where}: not a dcsep model file (no config/state_dict)")
+        model = cls.from_config(pkg["config"], where=f"{where} (stored config)")
+        state = {k: v.float() if torch.is_floating_point(v) else v for k, v in pkg["state_dict"].items()}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise ConfigError(f"{where}: weights do not fit the stored config: {e}") from None
+        return model
