@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Parse "--name value" / "--name=value" options into shell variables.
+#
+# Source this file from a script after setting the defaults of its options:
+#
+#     stage=1
+#     train_config=conf/train.yaml
+#     . tools/parse_options.sh     # or ../../tools/parse_options.sh
+#
+# "--train-config x" and "--train_config x" both set train_config (dashes in
+# the name become underscores). Only variables that already exist can be set,
+# so a typo stops the script with an error instead of being ignored. A
+# variable whose default is "true" or "false" only accepts true or false.
+# Values are assigned verbatim (never evaluated by the shell). "--help" or
+# "-h" prints the script's header comment (its lines starting with "# " after
+# the shebang) and the options with their current values, then exits.
+# Arguments that do not start with "--" stop option parsing and are left in
+# "$@" for the script.
+
+__po_usage() {
+    local script=${0}
+    if [[ -f ${script} ]]; then
+        sed -n '2,/^[^#]/{/^#/!q;s/^# \{0,1\}//;p}' -- "${script}" >&2
+    fi
+    echo "Options (current values):" >&2
+    local name
+    for name in ${__po_names}; do
+        printf '  --%-24s %s\n' "${name}" "${!name}" >&2
+    done
+}
+
+__po_parse() {
+    __po_rest=()
+    while (($# > 0)); do
+        local arg=$1 name value
+        case ${arg} in
+            -h | --help)
+                __po_usage
+                exit 0
+                ;;
+            --)
+                shift
+                __po_rest+=("$@")
+                return 0
+                ;;
+            --*=*)
+                name=${arg%%=*}
+                value=${arg#*=}
+                shift
+                ;;
+            --*)
+                name=${arg}
+                if (($# < 2)); then
+                    echo "${0##*/}: error: option ${arg} needs a value" >&2
+                    exit 1
+                fi
+                value=$2
+                shift 2
+                ;;
+            *)
+                __po_rest+=("$@")
+                return 0
+                ;;
+        esac
+        name=${name#--}
+        name=${name//-/_}
+        if [[ ! ${name} =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+            echo "${0##*/}: error: invalid option name --${name}" >&2
+            exit 1
+        fi
+        if [[ ${name} == __po_* ]] || ! declare -p "${name}" > /dev/null 2>&1; then
+            echo "${0##*/}: error: unknown option --${name//_/-} (see --help)" >&2
+            exit 1
+        fi
+        local old=${!name}
+        if [[ ${old} == true || ${old} == false ]] && [[ ${value} != true && ${value} != false ]]; then
+            echo "${0##*/}: error: option --${name} expects true or false, got '${value}'" >&2
+            exit 1
+        fi
+        printf -v "${name}" '%s' "${value}"
+    done
+}
+
+# the options a script accepts, for --help: its lower-case, non-exported variables
+__po_names=$(compgen -v | grep -E '^[a-z][a-z0-9_]*$' | while read -r __v; do
+    [[ $(declare -p "${__v}" 2> /dev/null) == "declare -x"* ]] || echo "${__v}"
+done | tr '\n' ' ')
+
+__po_parse "$@"
+set -- "${__po_rest[@]+"${__po_rest[@]}"}"
+unset __po_rest
