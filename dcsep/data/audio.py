@@ -14,6 +14,31 @@ from dcsep.utils import atomic_path
 ARK_RE = re.compile(r"^(?P<path>.+\.ark):(?P<offset>\d+)$")
 
 
+def _wav_missing_bytes(path: str) -> int:
+    """Bytes the RIFF/WAVE header promises in its ``data`` chunk but the file lacks.
+
+    libsndfile quietly shortens a truncated WAV to what is there, so a cut-off
+    copy would pass for a shorter utterance. 0 for other formats, for complete
+    files and for streamed headers whose size field is a placeholder.
+    """
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return 0
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            cid, clen = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if cid == b"data":
+                if clen in (0, 0xFFFFFFFF):  # size unknown when the header was written
+                    return 0
+                return max(0, pos + 8 + clen - size)
+            pos += 8 + clen + (clen & 1)
+    return 0
+
+
 def load_audio(
     spec: str | Path,
     fs: int | None = None,
@@ -49,6 +74,11 @@ def load_audio(
         else:
             if not Path(spec).is_file():
                 raise DataError(f"{label}: file not found")
+            if Path(spec).stat().st_size == 0:
+                raise DataError(f"{label}: empty file (0 bytes)")
+            missing = _wav_missing_bytes(spec)
+            if missing:
+                raise DataError(f"{label}: truncated WAV file ({missing} bytes of audio data missing)")
             data, rate = sf.read(spec, dtype="float32", always_2d=True)
     except DataError:
         raise

@@ -20,18 +20,24 @@ def read_scp(path: str | Path, allow_empty: bool = False) -> dict[str, str]:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(maxsplit=1)
-            if len(parts) != 2:
-                raise DataError(f"{path}:{lineno}: expected '<utt-id> <value>', got {line!r}")
-            key, value = parts
-            if key in out:
-                raise DataError(f"{path}:{lineno}: duplicate utterance id {key!r}")
-            out[key] = value
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a UTF-8 text list ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2:
+            raise DataError(f"{path}:{lineno}: expected '<utt-id> <value>', got {line!r}")
+        key, value = parts
+        if key in out:
+            raise DataError(f"{path}:{lineno}: duplicate utterance id {key!r}")
+        out[key] = value
     if not out and not allow_empty:
         raise DataError(f"{path}: empty list")
     return out
@@ -41,6 +47,12 @@ def write_scp(path: str | Path, entries: dict[str, str]) -> None:
     """Write a two-column list sorted by id, atomically."""
     from dcsep.utils import atomic_write_text
 
+    for k, v in entries.items():
+        if not k or any(ch.isspace() for ch in k) or "\n" in str(v) or "\r" in str(v):
+            raise DataError(
+                f"{path}: cannot write entry {k!r} -> {v!r}: ids may not be empty or hold spaces, "
+                "values may not hold newlines"
+            )
     atomic_write_text(path, "".join(f"{k} {v}\n" for k, v in sorted(entries.items())))
 
 

@@ -1,0 +1,77 @@
+"""Broken audio through the Python API: one clear DataError naming the file."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dcsep.data.audio import load_audio, write_wav
+from dcsep.errors import DataError
+
+from .badfiles import BAD_WAVS, FS, NEEDS_NON_ROOT, is_root, make_bad_wav, tone
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_WAVS))
+def test_load_audio_rejects_bad_wav(tmp_path, kind):
+    if kind in NEEDS_NON_ROOT and is_root():
+        pytest.skip("root can read files of mode 000")
+    path, pattern = make_bad_wav(kind, tmp_path)
+    with pytest.raises(DataError) as info:
+        load_audio(path, fs=FS, name="utt1")
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert str(path) in msg and "utt1" in msg
+    assert re.search(pattern, msg), msg
+
+
+def test_truncated_wav_is_not_read_as_shorter_audio(tmp_path):
+    """libsndfile shortens a cut-off WAV silently; dcsep must not."""
+    path, _ = make_bad_wav("truncated", tmp_path)
+    assert sf.info(str(path)).frames > 0  # libsndfile alone would accept it
+    with pytest.raises(DataError, match="truncated"):
+        load_audio(path)
+
+
+def test_streamed_wav_header_without_size_is_accepted(tmp_path):
+    """A WAV written to a pipe has a placeholder data size; that is not truncation."""
+    p = tmp_path / "stream.wav"
+    sf.write(p, tone(), FS, subtype="PCM_16")
+    data = bytearray(p.read_bytes())
+    i = data.index(b"data")
+    data[i + 4 : i + 8] = (0xFFFFFFFF).to_bytes(4, "little")
+    p.write_bytes(bytes(data))
+    wav, rate = load_audio(p, fs=FS)
+    assert rate == FS and len(wav) == len(tone())
+
+
+def test_wav_with_trailing_chunk_is_accepted(tmp_path):
+    p = tmp_path / "tail.wav"
+    sf.write(p, tone(), FS, subtype="PCM_16")
+    p.write_bytes(p.read_bytes() + b"LIST\x04\x00\x00\x00abcd")
+    wav, _ = load_audio(p, fs=FS)
+    assert len(wav) == len(tone())
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_all_silent_wav_loads(tmp_path, subtype):
+    p = tmp_path / "silent.wav"
+    sf.write(p, np.zeros(FS, np.float32), FS, subtype=subtype)
+    wav, _ = load_audio(p, fs=FS)
+    assert wav.shape == (FS,) and not wav.any()
+
+
+def test_write_wav_clips_loud_input_and_reads_back(tmp_path):
+    x = np.array([0.0, 1.0, -1.0, 3.0, -7.5, 0.5], np.float32)
+    write_wav(tmp_path / "o.wav", x, FS)
+    y, _ = load_audio(tmp_path / "o.wav", fs=FS)
+    assert np.all(np.isfinite(y)) and np.abs(y).max() <= 1.0
+
+
+def test_piped_scp_entry_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "ran"
+    with pytest.raises(DataError, match="piped commands"):
+        load_audio(f"touch {marker} |")
+    assert not marker.exists()
