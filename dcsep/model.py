@@ -27,7 +27,7 @@ from dcsep.errors import ConfigError
 from dcsep.losses.abs import ibm_targets
 from dcsep.losses.weights import bin_weights
 from dcsep.registry import CLUSTERERS, ENCODERS, FRONTENDS, LOSSES
-from dcsep.utils import atomic_torch_save
+from dcsep.utils import atomic_torch_save, load_torch_file
 
 MODEL_KEYS = {
     "frontend": "stft",
@@ -119,7 +119,7 @@ class DeepClustering(nn.Module):
         return {
             "format_version": FORMAT_VERSION,
             "dcsep_version": dcsep.__version__,
-            "config": self.config,
+            "config": copy.deepcopy(self.config),
             "state_dict": self.state_dict(),
             "extra": extra or {},
         }
@@ -131,13 +131,7 @@ class DeepClustering(nn.Module):
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "DeepClustering":
         """Load a file written by :meth:`save` (``weights_only=True``)."""
-        path = Path(path)
-        try:
-            pkg = torch.load(path, map_location=map_location, weights_only=True)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: model file not found") from None
-        except Exception as e:
-            raise ConfigError(f"{path}: not a readable dcsep model file: {e}") from None
+        pkg = load_torch_file(path, map_location, error=ConfigError, what="model file")
         return cls.from_package(pkg, where=str(path))
 
     @classmethod
@@ -145,9 +139,20 @@ class DeepClustering(nn.Module):
         if not isinstance(pkg, dict) or "config" not in pkg or "state_dict" not in pkg:
             raise ConfigError(f"{where}: not a dcsep model file (no config/state_dict)")
         model = cls.from_config(pkg["config"], where=f"{where} (stored config)")
-        state = {k: v.float() if torch.is_floating_point(v) else v for k, v in pkg["state_dict"].items()}
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise ConfigError(f"{where}: weights do not fit the stored config: {e}") from None
+        state = pkg["state_dict"]
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ConfigError(f"{where}: state_dict is not a mapping of tensors")
+        state = {k: v.float() if torch.is_floating_point(v) else v for k, v in state.items()}
+        own = model.state_dict()
+        problems = [f"missing {k}" for k in own if k not in state]
+        problems += [f"unexpected {k}" for k in state if k not in own]
+        problems += [
+            f"{k} has shape {tuple(state[k].shape)}, config needs {tuple(own[k].shape)}"
+            for k in own
+            if k in state and state[k].shape != own[k].shape
+        ]
+        if problems:
+            more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise ConfigError(f"{where}: weights do not fit the stored config: {'; '.join(problems[:3])}{more}")
+        model.load_state_dict(state)
         return model

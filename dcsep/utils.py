@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +47,36 @@ def atomic_torch_save(obj, path: str | Path) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+def load_torch_file(path: str | Path, map_location="cpu", error: type[Exception] | None = None, what: str = "file"):
+    """``torch.load(path, weights_only=True)`` with one-line errors that name the file.
+
+    Only tensors and plain containers are loaded: a file that holds any other
+    Python object (e.g. a pickle crafted to run code) is refused before any of
+    it runs. Raises ``error`` (default :class:`~dcsep.errors.DataError`).
+    """
+    from dcsep.errors import DataError
+
+    error = error or DataError
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = str(e)
+        if "Weights only load failed" in text:
+            glob = re.search(r"GLOBAL ([\w.]+)", text)
+            found = f" ({glob.group(1)})" if glob else ""
+            raise error(
+                f"{path}: refused to load {what}: it holds Python objects other than tensors{found}, "
+                "or is corrupt; dcsep only loads weights-only files"
+            ) from None
+        raise error(f"{path}: corrupt {what}: {text.splitlines()[0] if text else type(e).__name__}") from None
+    except Exception as e:  # truncated zip, not a torch file, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise error(f"{path}: cannot read {what} (truncated or not a torch file?): {first}") from None
 
 
 def seed_everything(seed: int) -> None:
