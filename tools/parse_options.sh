@@ -18,22 +18,21 @@
 # "$@" for the script.
 
 __po_usage() {
-    local script=${0}
-    if [[ -f ${script} ]]; then
-        sed -n '2,/^[^#]/{/^#/!q;s/^# \{0,1\}//;p}' -- "${script}" >&2
+    if [[ -f ${0} ]]; then
+        sed -n '2,/^[^#]/{/^#/!q;s/^# \{0,1\}//;p}' -- "${0}" >&2
     fi
     echo "Options (current values):" >&2
-    local name
-    for name in ${__po_names}; do
-        printf '  --%-24s %s\n' "${name}" "${!name}" >&2
+    local __po_n
+    for __po_n in ${__po_names}; do
+        printf '  --%-24s %s\n' "${__po_n}" "${!__po_n}" >&2
     done
 }
 
 __po_parse() {
     __po_rest=()
     while (($# > 0)); do
-        local arg=$1 name value
-        case ${arg} in
+        local __po_arg=$1 __po_name __po_value
+        case ${__po_arg} in
             -h | --help)
                 __po_usage
                 exit 0
@@ -44,17 +43,17 @@ __po_parse() {
                 return 0
                 ;;
             --*=*)
-                name=${arg%%=*}
-                value=${arg#*=}
+                __po_name=${__po_arg%%=*}
+                __po_value=${__po_arg#*=}
                 shift
                 ;;
             --*)
-                name=${arg}
+                __po_name=${__po_arg}
                 if (($# < 2)); then
-                    echo "${0##*/}: error: option ${arg} needs a value" >&2
+                    echo "${0##*/}: error: option ${__po_arg} needs a value" >&2
                     exit 1
                 fi
-                value=$2
+                __po_value=$2
                 shift 2
                 ;;
             *)
@@ -62,22 +61,22 @@ __po_parse() {
                 return 0
                 ;;
         esac
-        name=${name#--}
-        name=${name//-/_}
-        if [[ ! ${name} =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
-            echo "${0##*/}: error: invalid option name --${name}" >&2
+        __po_name=${__po_name#--}
+        __po_name=${__po_name//-/_}
+        if [[ ! ${__po_name} =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+            echo "${0##*/}: error: invalid option name --${__po_name}" >&2
             exit 1
         fi
-        if [[ ${name} == __po_* ]] || ! declare -p "${name}" > /dev/null 2>&1; then
-            echo "${0##*/}: error: unknown option --${name//_/-} (see --help)" >&2
+        if [[ ${__po_name} == __po_* ]] || ! declare -p "${__po_name}" > /dev/null 2>&1; then
+            echo "${0##*/}: error: unknown option --${__po_name//_/-} (see --help)" >&2
             exit 1
         fi
-        local old=${!name}
-        if [[ ${old} == true || ${old} == false ]] && [[ ${value} != true && ${value} != false ]]; then
-            echo "${0##*/}: error: option --${name} expects true or false, got '${value}'" >&2
+        local __po_old=${!__po_name}
+        if [[ ${__po_old} == true || ${__po_old} == false ]] && [[ ${__po_value} != true && ${__po_value} != false ]]; then
+            echo "${0##*/}: error: option --${__po_name} expects true or false, got '${__po_value}'" >&2
             exit 1
         fi
-        printf -v "${name}" '%s' "${value}"
+        printf -v "${__po_name}" '%s' "${__po_value}"
     done
 }
 
