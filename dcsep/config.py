@@ -1,8 +1,20 @@
-"""Build plugins from configuration, failing early and clearly."""
+"""Build plugins from configuration, failing early and clearly.
+
+Example:
+    >>> from dcsep.registry import LOSSES
+    >>> build_plugin(LOSSES, "lowrank_affinity", {"weight": "none"}, "model.yaml", "loss").weight
+    'none'
+    >>> build_plugin(LOSSES, "lowrank_affinity", {"wieght": "none"}, "model.yaml", "loss")
+    Traceback (most recent call last):
+    ...
+    dcsep.errors.ConfigError: model.yaml: loss_conf: unknown key 'wieght' for loss 'lowrank_affinity'; valid keys: partition_weight, threshold_db, weight
+"""
 
 from __future__ import annotations
 
 import inspect
+import re
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +25,42 @@ from dcsep.errors import ConfigError
 from dcsep.registry import Registry
 
 
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that reads ``1e-4`` as a float and rejects duplicate keys.
+
+    Plain PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-4``) and
+    ``1e-4`` is the *string* "1e-4"; learning rates written that way would fail
+    type checks far from their cause.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r} (line {line})", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping with ``yaml.safe_load``; errors name the file."""
+    """Read a YAML mapping; errors name the file.
+
+    Numbers such as ``1e-4`` are floats (unlike plain PyYAML) and duplicate
+    keys are an error.
+    """
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_Loader)
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from e
     except yaml.YAMLError as e:
@@ -30,11 +72,37 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+def loads_yaml(text: str, where: str = "<string>") -> Any:
+    """Parse YAML text with the same rules as :func:`load_yaml` (any top-level type).
+
+    Example:
+        >>> loads_yaml("lr: 1e-4")
+        {'lr': 0.0001}
+    """
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: invalid YAML: {e}") from e
+
+
 def check_keys(conf: dict, allowed, where: str) -> None:
     """Raise a ConfigError naming the first key of ``conf`` not in ``allowed``."""
     for key in conf:
         if key not in allowed:
             raise ConfigError(f"{where}: unknown key {key!r}; valid keys: {', '.join(sorted(allowed))}")
+
+
+def _check_no_bools(cls: type, conf: dict, where: str, field: str, kind: str, name: str) -> None:
+    """``true`` is an int to Python; reject it for parameters typed int or float."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # unresolvable annotations: leave the checks to typeguard
+        return
+    for key, value in conf.items():
+        if isinstance(value, bool) and hints.get(key) in (int, float):
+            raise ConfigError(
+                f"{where}: {field}_conf for {kind} {name!r}: {key} must be {hints[key].__name__}, got {value!r}"
+            )
 
 
 def build_plugin(registry: Registry, name: Any, conf: Any, where: str, field: str, **derived) -> Any:
@@ -62,6 +130,7 @@ def build_plugin(registry: Registry, name: Any, conf: Any, where: str, field: st
         if not takes_kwargs and key not in allowed:
             choices = ", ".join(sorted(allowed - set(derived))) or "(none)"
             raise ConfigError(f"{where}: {field}_conf: unknown key {key!r} for {registry.kind} {name!r}; valid keys: {choices}")
+    _check_no_bools(cls, conf, where, field, registry.kind, name)
     try:
         return cls(**derived, **conf)
     except (TypeCheckError, TypeError, ValueError) as e:

@@ -130,9 +130,9 @@ class DeepClustering(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "DeepClustering":
-        """Load a file written by :meth:`save` (``weights_only=True``)."""
+        """Load a file written by :meth:`save` (``weights_only=True``), in eval mode."""
         pkg = load_torch_file(path, map_location, error=ConfigError, what="model file")
-        return cls.from_package(pkg, where=str(path))
+        return cls.from_package(pkg, where=str(path)).eval()
 
     @classmethod
     def from_package(cls, pkg: dict, where: str = "<package>") -> "DeepClustering":

@@ -13,13 +13,22 @@ Third-party packages add plugins through entry points, e.g. in their
         my_encoder = my_pkg.encoders:MyEncoder
 
 Entry points are read lazily, on the first lookup of a name that is not
-registered yet. Loading the entry point imports its module; the object it
+registered yet, and never cached: a package installed after the first lookup
+is still found. Loading the entry point imports its module; the object it
 names is registered under the entry point's name unless the import already
 registered it.
+
+Example:
+    >>> from dcsep.registry import ENCODERS
+    >>> ENCODERS.get("blstm").__name__
+    'BLSTMEncoder'
+    >>> "blstm" in ENCODERS.names()
+    True
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib import import_module, metadata
 from typing import Callable
 
@@ -46,43 +55,74 @@ class Registry:
         self._classes: dict[str, type] = {}
         self._builtins_loaded = False
 
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, group={self.group!r})"
+
     @property
     def base(self) -> type:
         module, name = self._base_path.split(":")
         return getattr(import_module(module), name)
 
     def register(self, name: str) -> Callable[[type], type]:
-        """Class decorator registering ``cls`` under ``name``."""
+        """Class decorator registering ``cls`` under ``name``.
+
+        Raises:
+            TypeError: ``cls`` is not a subclass of the kind's base class.
+            ValueError: ``name`` is empty or already taken by another class.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
 
         def deco(cls: type) -> type:
-            if not (isinstance(cls, type) and issubclass(cls, self.base)):
-                raise TypeError(f"{self.kind} {name!r}: {cls!r} is not a subclass of {self.base.__name__}")
-            if name in self._classes and self._classes[name] is not cls:
-                raise ValueError(f"{self.kind} {name!r} is already registered by {self._classes[name].__module__}")
+            base = self.base
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise TypeError(f"{self.kind} {name!r}: {cls!r} is not a subclass of {base.__module__}.{base.__name__}")
+            old = self._classes.get(name)
+            if old is not None and old is not cls:
+                raise ValueError(
+                    f"{self.kind} {name!r} is already registered by {old.__module__}.{old.__qualname__}; "
+                    f"cannot register {cls.__module__}.{cls.__qualname__} under the same name"
+                )
             self._classes[name] = cls
-            cls.registry_name = name
+            if "registry_name" not in cls.__dict__:
+                cls.registry_name = name
             return cls
 
         return deco
 
     def _load_builtins(self) -> None:
         if not self._builtins_loaded:
-            self._builtins_loaded = True
             for module in self._builtins:
                 import_module(module)
+            self._builtins_loaded = True
+
+    def _entry_points(self) -> list:
+        """The installed entry points of this kind's group, read afresh each time."""
+        return list(metadata.entry_points(group=self.group))
 
     def _load_entry_point(self, name: str) -> None:
-        for ep in metadata.entry_points(group=self.group):
-            if ep.name == name:
+        importlib.invalidate_caches()  # see packages installed since the last lookup
+        for ep in self._entry_points():
+            if ep.name != name:
+                continue
+            dist = f" (package {ep.dist.name})" if getattr(ep, "dist", None) is not None else ""
+            try:
                 obj = ep.load()
-                if name not in self._classes:
+            except Exception as e:
+                raise ConfigError(
+                    f"{self.kind} {name!r}: cannot load entry point {ep.value!r}{dist}: {type(e).__name__}: {e}"
+                ) from e
+            if name not in self._classes:
+                try:
                     self.register(name)(obj)
-                return
+                except (TypeError, ValueError) as e:
+                    raise ConfigError(f"{self.kind} {name!r}: bad entry point {ep.value!r}{dist}: {e}") from None
+            return
 
     def names(self) -> list[str]:
         """Registered names, built-in and installed third-party ones."""
         self._load_builtins()
-        extra = {ep.name for ep in metadata.entry_points(group=self.group)}
+        extra = {ep.name for ep in self._entry_points()}
         return sorted(set(self._classes) | extra)
 
     def get(self, name: str) -> type:
@@ -116,3 +156,4 @@ CLUSTERERS = Registry(
     "dcsep.clusterers.abs:Clusterer",
     ("dcsep.clusterers.kmeans", "dcsep.clusterers.spectral"),
 )
+REGISTRIES = {"frontend": FRONTENDS, "encoder": ENCODERS, "loss": LOSSES, "clusterer": CLUSTERERS}

@@ -6,6 +6,8 @@ import abc
 
 import torch
 
+from dcsep.losses.weights import valid_mask
+
 
 class Clusterer(abc.ABC):
     """Partitions the embeddings of each utterance into ``num_spk`` groups.
@@ -52,3 +54,36 @@ def labels_to_masks(labels: torch.Tensor, num_spk: int, lengths: torch.Tensor | 
         valid = torch.arange(t, device=labels.device)[None, :] < lengths.to(labels.device)[:, None]
         masks = masks * valid[:, None, :, None]
     return masks
+
+
+def fit_weights(
+    shape: tuple[int, int, int],
+    active: torch.Tensor | None,
+    lengths: torch.Tensor | None,
+    device: torch.device | str,
+) -> torch.Tensor:
+    """The bins a clusterer fits on, as (B, N) float weights in {0, 1} (N = T*F).
+
+    Valid (non-padding) bins that are ``active``; an utterance with no active
+    bin at all (silent input) falls back to all of its valid bins, so that
+    its clusters are still defined.
+
+    Args:
+        shape: (B, T, F).
+        active: (B, T, F) bool or None (all valid bins).
+        lengths: (B,) frames or None.
+    """
+    b, t, f = shape
+    valid = valid_mask((b, t, f), lengths, device).reshape(b, t * f)
+    if active is None:
+        return valid.float()
+    if active.shape != (b, t, f):
+        raise ValueError(f"active must have shape {(b, t, f)}, got {tuple(active.shape)}")
+    w = valid & active.to(device).reshape(b, t * f).bool()
+    return with_fallback(w, valid).float()
+
+
+def with_fallback(w: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
+    """w, fallback: (R, N) -> w, with each all-zero row of ``w`` replaced by that row of ``fallback``."""
+    empty = ~(w > 0).any(1, keepdim=True)  # (R, 1)
+    return torch.where(empty, fallback.to(w.dtype), w)

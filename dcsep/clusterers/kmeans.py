@@ -1,60 +1,103 @@
-"""Global k-means (the paper's inference) in batched torch."""
+"""K-means clustering of the embeddings, in batched torch.
+
+Two clusterers from the paper:
+
+* ``kmeans`` ("DC global k-means"): all embeddings of an utterance are
+  clustered together.
+* ``oracle_kmeans`` ("DC oracle k-means"): each chunk of ``chunk_frames``
+  frames is clustered on its own and its clusters are matched to the
+  reference sources with the best permutation; an upper bound that needs the
+  references.
+
+Both run on the GPU when the embeddings are there; random draws come from a
+seeded CPU generator, so a fixed seed gives the same result on any device.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
+from scipy.optimize import linear_sum_assignment
 from typeguard import typechecked
 
-from dcsep.clusterers.abs import Clusterer, labels_to_masks
+from dcsep.clusterers.abs import Clusterer, fit_weights, labels_to_masks, with_fallback
+from dcsep.errors import ConfigError
+from dcsep.losses.weights import valid_mask
 from dcsep.registry import CLUSTERERS
 
 
 def _sq_dist(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    """X: (B, N, K), C: (B, M, K) -> squared distances (B, N, M)."""
+    """X: (B, N, D), C: (B, M, D) -> squared distances (B, N, M)."""
     return ((X * X).sum(-1, keepdim=True) - 2 * X @ C.transpose(1, 2) + (C * C).sum(-1)[:, None, :]).clamp_min(0)
 
 
-def _sample(p: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """p: (B, N) non-negative -> (B,) one index per row, drawn proportionally to p."""
-    total = p.sum(1, keepdim=True)
-    p = torch.where(total > 0, p, torch.ones_like(p))  # a row with no mass: uniform
-    u = torch.rand(p.shape[0], 1, generator=gen, dtype=p.dtype, device="cpu").to(p.device)
-    cdf = p.cumsum(1) / p.sum(1, keepdim=True)
-    return torch.searchsorted(cdf, u).squeeze(1).clamp_max(p.shape[1] - 1)
+def _sample(p: torch.Tensor, gen: torch.Generator, fallback: torch.Tensor | None = None) -> torch.Tensor:
+    """p: (B, N) non-negative -> (B,) one index per row, drawn with probability proportional to p.
+
+    A row of ``p`` without mass draws from ``fallback`` (same shape) instead,
+    and uniformly if that has none either. Entries of zero probability are
+    never drawn otherwise.
+    """
+    p = p.double()
+    if fallback is not None:
+        p = torch.where(p.sum(1, keepdim=True) > 0, p, fallback.double())
+    p = torch.where(p.sum(1, keepdim=True) > 0, p, torch.ones_like(p))
+    cdf = p.cumsum(1)
+    cdf = cdf / cdf[:, -1:]  # (B, N), last entry exactly 1
+    u = torch.rand(p.shape[0], 1, generator=gen, dtype=torch.float64).to(p.device)  # in [0, 1)
+    # first index whose cdf exceeds u: skips entries of zero probability
+    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_max(p.shape[1] - 1)
 
 
 def kmeans_pp_init(X: torch.Tensor, w: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
-    """k-means++ seeding. X: (B, N, D), w: (B, N) point weights -> centres (B, k, D)."""
+    """k-means++ seeding. X: (B, N, D), w: (B, N) point weights -> centres (B, k, D).
+
+    Each centre is drawn with probability proportional to w * (squared
+    distance to the nearest centre so far); when every weighted point already
+    coincides with a centre (fewer distinct points than ``k``), it is drawn
+    from the weighted points again.
+    """
     b = X.shape[0]
     rows = torch.arange(b, device=X.device)
-    centres = [X[rows, _sample(w, gen)]]
-    d2 = _sq_dist(X, centres[0][:, None]).squeeze(-1)
+    centres = [X[rows, _sample(w, gen)]]  # each (B, D)
+    d2 = _sq_dist(X, centres[0][:, None]).squeeze(-1)  # (B, N)
     for _ in range(1, k):
-        centres.append(X[rows, _sample(w * d2, gen)])
+        centres.append(X[rows, _sample(w * d2, gen, fallback=w)])
         d2 = torch.minimum(d2, _sq_dist(X, centres[-1][:, None]).squeeze(-1))
     return torch.stack(centres, 1)
 
 
-def lloyd(X, w, centres, max_iter: int, tol: float):
-    """Lloyd iterations with empty-cluster re-seeding.
+def lloyd(X: torch.Tensor, w: torch.Tensor, centres: torch.Tensor, max_iter: int, tol: float):
+    """Weighted Lloyd iterations with empty-cluster re-seeding.
 
-    Returns (labels (B, N), centres (B, k, D), inertia (B,)) with inertia the
-    weighted sum of squared distances to the assigned centre.
+    A cluster left without weighted points is moved to a weighted point far
+    from its current centre (distinct points for several empty clusters of one
+    item). Stops when no centre moves by more than ``tol`` (squared distance)
+    or after ``max_iter`` iterations.
+
+    Args:
+        X: (B, N, D) points. w: (B, N) weights. centres: (B, k, D) initial centres.
+
+    Returns:
+        labels (B, N), centres (B, k, D), inertia (B,): the weighted sum of
+        squared distances to the assigned centres.
     """
     b, n, _ = X.shape
     k = centres.shape[1]
-    rows = torch.arange(b, device=X.device)
+    rows = torch.arange(b, device=X.device)[:, None]
     for _ in range(max_iter):
-        d2 = _sq_dist(X, centres)
+        d2 = _sq_dist(X, centres)  # (B, N, k)
         labels = d2.argmin(-1)  # (B, N)
         onehot = torch.nn.functional.one_hot(labels, k).to(X.dtype) * w[..., None]  # (B, N, k)
         mass = onehot.sum(1)  # (B, k)
-        new = (onehot.transpose(1, 2) @ X) / mass.clamp_min(1e-12)[..., None]
-        empty = mass <= 0
+        new = (onehot.transpose(1, 2) @ X) / mass.clamp_min(torch.finfo(X.dtype).tiny)[..., None]
+        empty = mass <= 0  # (B, k)
         if empty.any():
-            # re-seed each empty cluster at the weighted point farthest from its centre
-            far = (d2.gather(-1, labels[..., None]).squeeze(-1) * (w > 0)).argmax(1)  # (B,)
-            new = torch.where(empty[..., None], X[rows, far][:, None, :], new)
+            own = d2.gather(-1, labels[..., None]).squeeze(-1) * (w > 0)  # (B, N) distance to own centre
+            far = own.topk(min(k, n), dim=1).indices  # (B, k') farthest weighted points first
+            rank = (empty.long().cumsum(1) - 1).clamp(0, far.shape[1] - 1)  # r-th empty cluster -> r-th point
+            new = torch.where(empty[..., None], X[rows, far.gather(1, rank)], new)
         shift = (new - centres).square().sum(-1).max()
         centres = new
         if shift <= tol:
@@ -77,18 +120,32 @@ def kmeans(
     """Batched weighted k-means with k-means++ seeding.
 
     Args:
-        X: (B, N, D) points. weights: (B, N) non-negative; points of weight 0
-            do not move the centres but are still labelled (fit on active
-            bins, apply to all).
-        k: clusters. n_init: restarts, the lowest inertia wins per item.
+        X: (B, N, D) points (float64 stays float64, other dtypes run in float32).
+        k: number of clusters.
+        weights: (B, N) non-negative; points of weight 0 do not move the
+            centres but are still labelled (fit on active bins, apply to all).
+            None: all 1.
+        n_init: k-means++ restarts; the lowest inertia wins, per item.
+        max_iter: Lloyd iterations cap. tol: convergence threshold on centre moves.
+        seed: seeds the k-means++ draws (a CPU generator, so the result is the
+            same on any device).
 
     Returns:
         labels (B, N) long, centres (B, k, D).
+
+    Example:
+        >>> X = torch.tensor([[[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]]])
+        >>> labels, centres = kmeans(X, 2)
+        >>> bool(labels[0, 0] == labels[0, 1] and labels[0, 2] == labels[0, 3] and labels[0, 0] != labels[0, 2])
+        True
     """
     if k < 1:
         raise ValueError(f"number of clusters must be >= 1, got {k}")
-    X = X.float()
-    w = torch.ones(X.shape[:2], device=X.device) if weights is None else weights.to(X.device, X.dtype)
+    if X.dim() != 3:
+        raise ValueError(f"X must have shape (B, N, D), got {tuple(X.shape)}")
+    X = X.detach()
+    X = X if X.dtype == torch.float64 else X.float()
+    w = torch.ones(X.shape[:2], device=X.device, dtype=X.dtype) if weights is None else weights.to(X.device, X.dtype)
     gen = torch.Generator().manual_seed(seed)
     best = None
     for _ in range(n_init):
@@ -96,37 +153,151 @@ def kmeans(
         if best is None:
             best = [labels, centres, inertia]
         else:
-            better = inertia < best[2]
+            better = inertia < best[2]  # (B,)
             best[0] = torch.where(better[:, None], labels, best[0])
             best[1] = torch.where(better[:, None, None], centres, best[1])
             best[2] = torch.where(better, inertia, best[2])
     return best[0], best[1]
 
 
+def check_kmeans_args(n_init: int, max_iter: int, tol: float) -> None:
+    if n_init < 1:
+        raise ValueError(f"n_init must be >= 1, got {n_init}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol}")
+
+
 @CLUSTERERS.register("kmeans")
 class KMeansClusterer(Clusterer):
     """Global k-means: all embeddings of an utterance are clustered together.
 
-    Fitted on the active bins (``active``), then every bin takes its nearest centre.
+    Fitted on the active bins (``active``; all valid bins of an utterance
+    without any), then every bin takes its nearest centre.
 
     Args:
-        n_init: k-means++ restarts. max_iter: Lloyd iterations cap.
+        n_init: k-means++ restarts; the lowest inertia wins.
+        max_iter: Lloyd iterations cap.
         tol: stop when no centre moves more than this (squared distance).
         seed: seeds the k-means++ draws, so results are reproducible.
+
+    Example:
+        >>> V = torch.zeros(1, 4, 3, 2)
+        >>> V[..., 0] = 1.0
+        >>> V[:, 2:, :, :] = torch.tensor([0.0, 1.0])  # frames 2-3 point elsewhere
+        >>> masks = KMeansClusterer(n_init=1)(V, num_spk=2)
+        >>> tuple(masks.shape), masks.sum(1).eq(1).all().item()
+        ((1, 2, 4, 3), True)
     """
 
     @typechecked
     def __init__(self, n_init: int = 3, max_iter: int = 100, tol: float = 1e-6, seed: int = 0):
-        if n_init < 1 or max_iter < 1 or tol < 0:
-            raise ValueError(f"need n_init >= 1, max_iter >= 1, tol >= 0; got {n_init}, {max_iter}, {tol}")
+        check_kmeans_args(n_init, max_iter, tol)
         self.n_init, self.max_iter, self.tol, self.seed = n_init, max_iter, tol, seed
 
-    def __call__(self, V, num_spk, active=None, lengths=None, refs=None):
-        b, t, f, k = V.shape
-        from dcsep.losses.weights import valid_mask
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_init={self.n_init}, max_iter={self.max_iter}, tol={self.tol}, seed={self.seed})"
 
-        w = valid_mask((b, t, f), lengths, V.device)
-        if active is not None:
-            w = w & active.to(V.device)
-        labels, _ = kmeans(V.reshape(b, t * f, k), num_spk, w.reshape(b, -1).float(), self.n_init, self.max_iter, self.tol, self.seed)
+    def _kmeans(self, X: torch.Tensor, k: int, w: torch.Tensor) -> torch.Tensor:
+        return kmeans(X, k, w, self.n_init, self.max_iter, self.tol, self.seed)[0]
+
+    @torch.no_grad()
+    def __call__(self, V, num_spk, active=None, lengths=None, refs=None):
+        check_call(V, num_spk)
+        b, t, f, k = V.shape
+        w = fit_weights((b, t, f), active, lengths, V.device)  # (B, N)
+        labels = self._kmeans(V.reshape(b, t * f, k), num_spk, w)
         return labels_to_masks(labels.reshape(b, t, f), num_spk, lengths)
+
+
+@CLUSTERERS.register("oracle_kmeans")
+class OracleKMeansClusterer(KMeansClusterer):
+    """The paper's "DC oracle": k-means on each chunk, chunks aligned to the references.
+
+    The utterance is cut into chunks of ``chunk_frames`` frames (the last one
+    may be shorter); each chunk's embeddings are clustered on their own (on
+    the chunk's active bins), and the chunk's clusters are assigned to the
+    reference sources by the permutation that maximises the number of active
+    bins on which the chunk's masks agree with the ideal binary mask of the
+    references (an assignment problem, solved exactly). It needs the
+    reference sources, so it measures the embeddings rather than a
+    deployable system.
+
+    Args:
+        chunk_frames: chunk length in frames (100 in the paper, about one word).
+        n_init, max_iter, tol, seed: as for ``kmeans``.
+
+    Example:
+        >>> V = torch.zeros(1, 6, 2, 2)
+        >>> V[..., 0] = 1.0
+        >>> V[:, :, 1] = torch.tensor([0.0, 1.0])  # bin 1 apart from bin 0
+        >>> refs = torch.zeros(1, 2, 6, 2)
+        >>> refs[:, 1, :, 0] = 1.0  # source 2 owns bin 0, source 1 owns bin 1
+        >>> refs[:, 0, :, 1] = 1.0
+        >>> masks = OracleKMeansClusterer(chunk_frames=4, n_init=1)(V, 2, refs=refs)
+        >>> torch.equal(masks, refs)
+        True
+    """
+
+    needs_refs = True
+
+    @typechecked
+    def __init__(self, chunk_frames: int = 100, n_init: int = 3, max_iter: int = 100, tol: float = 1e-6, seed: int = 0):
+        super().__init__(n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+        if chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        self.chunk_frames = chunk_frames
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f", chunk_frames={self.chunk_frames})"
+
+    @torch.no_grad()
+    def __call__(self, V, num_spk, active=None, lengths=None, refs=None):
+        check_call(V, num_spk)
+        b, t, f, k = V.shape
+        if refs is None:
+            raise ConfigError(
+                "clusterer 'oracle_kmeans' needs the reference sources (refs, (B, C, T, F) magnitudes): "
+                "give the references (e.g. dcsep-decode --ref DATADIR) or choose 'kmeans' or 'spectral'"
+            )
+        if refs.shape != (b, num_spk, t, f):
+            raise ValueError(
+                f"oracle_kmeans: refs must have shape (B, num_spk, T, F) = {(b, num_spk, t, f)}, got {tuple(refs.shape)}"
+            )
+        device = V.device
+        w = fit_weights((b, t, f), active, lengths, device).reshape(b, t, f)  # (B, T, F)
+        valid = valid_mask((b, t, f), lengths, device).float()
+        ibm = refs.to(device).abs().argmax(1)  # (B, T, F) ideal binary mask labels
+        L = min(self.chunk_frames, t)
+        nc = math.ceil(t / L)
+        pad = nc * L - t
+
+        def chunks(x: torch.Tensor) -> torch.Tensor:
+            """(B, T, F, D) -> (B * nc, L * F, D): zero-pad T to nc * L, then cut."""
+            x = torch.nn.functional.pad(x, (0, 0, 0, 0, 0, pad))
+            return x.reshape(b * nc, L * f, x.shape[-1])
+
+        Vc = chunks(V.detach().float())  # (R, L*F, K) with R = B * nc chunks
+        wc = with_fallback(chunks(w[..., None])[..., 0], chunks(valid[..., None])[..., 0])  # (R, L*F)
+        ibm_c = chunks(ibm[..., None])[..., 0]  # (R, L*F)
+        labels = self._kmeans(Vc, num_spk, wc)  # (R, L*F)
+        # agreement[r, i, j]: fitted bins of chunk r in cluster i whose ideal label is j
+        oh_lab = torch.nn.functional.one_hot(labels, num_spk).to(wc.dtype) * wc[..., None]  # (R, L*F, C)
+        oh_ibm = torch.nn.functional.one_hot(ibm_c, num_spk).to(wc.dtype)  # (R, L*F, C)
+        agreement = (oh_lab.transpose(1, 2) @ oh_ibm).cpu().double().numpy()  # (R, C, C)
+        perm = torch.empty(b * nc, num_spk, dtype=torch.long)
+        for r in range(b * nc):
+            rows, cols = linear_sum_assignment(agreement[r], maximize=True)
+            perm[r, torch.as_tensor(rows)] = torch.as_tensor(cols)
+        labels = perm.to(device).gather(1, labels)  # cluster i of chunk r -> source perm[r, i]
+        labels = labels.reshape(b, nc * L, f)[:, :t]  # (B, T, F)
+        return labels_to_masks(labels, num_spk, lengths)
+
+
+def check_call(V: torch.Tensor, num_spk: int) -> None:
+    """Common argument checks of the clusterers' ``__call__``."""
+    if V.dim() != 4:
+        raise ValueError(f"embeddings must have shape (B, T, F, K), got {tuple(V.shape)}")
+    if not isinstance(num_spk, int) or isinstance(num_spk, bool) or num_spk < 1:
+        raise ValueError(f"num_spk must be a positive int, got {num_spk!r}")

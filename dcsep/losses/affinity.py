@@ -33,30 +33,51 @@ def row_scales(Y: torch.Tensor, w: torch.Tensor, partition_weight: bool) -> torc
     return w.sqrt() * d.clamp_min(1e-12).pow(-0.25) * (d > 0)
 
 
+def _unit_total_weight(s: torch.Tensor) -> torch.Tensor:
+    """s: (B, N) -> s / sqrt(sum_n s_n^2), so that the total pair weight (sum s^2)^2 is 1.
+
+    Scaling the rows before the products keeps every term of the loss O(1),
+    whatever N, so nothing overflows in float32. All-zero rows stay zero.
+    """
+    total = s.square().sum(1, keepdim=True)  # (B, 1)
+    return s / total.clamp_min(torch.finfo(s.dtype).tiny).sqrt()
+
+
 def lowrank_affinity_loss(V: torch.Tensor, Y: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """Per-utterance loss without forming N x N matrices: O(N K^2).
+    """Per-utterance loss without forming N x N matrices: O(N K^2) time, O(N K) memory.
+
+    |S V V^T S - S Y Y^T S|_F^2 = |V^T S^2 V|_F^2 - 2 |V^T S^2 Y|_F^2 + |Y^T S^2 Y|_F^2
 
     Args:
         V: (B, N, K) embeddings. Y: (B, N, C) targets. s: (B, N) row scales.
 
     Returns:
-        (B,) losses normalised by (sum_n s_n^2)^2.
+        (B,) losses normalised by (sum_n s_n^2)^2 (0 for an utterance whose
+        scales are all 0).
+
+    Example:
+        >>> V = torch.nn.functional.normalize(torch.randn(2, 30, 4, dtype=torch.float64), dim=-1)
+        >>> Y = torch.nn.functional.one_hot(torch.randint(0, 3, (2, 30)), 3).double()
+        >>> s = torch.rand(2, 30, dtype=torch.float64)
+        >>> torch.allclose(lowrank_affinity_loss(V, Y, s), naive_affinity_loss(V, Y, s))
+        True
     """
-    Vs = V * s[..., None]
-    Ys = Y.to(V.dtype) * s[..., None]
+    s = _unit_total_weight(s)[..., None]  # (B, N, 1)
+    Vs = V * s  # (B, N, K)
+    Ys = Y.to(V.dtype) * s  # (B, N, C)
     vv = Vs.transpose(1, 2) @ Vs  # (B, K, K)
     vy = Vs.transpose(1, 2) @ Ys  # (B, K, C)
     yy = Ys.transpose(1, 2) @ Ys  # (B, C, C)
-    loss = vv.square().sum((1, 2)) - 2 * vy.square().sum((1, 2)) + yy.square().sum((1, 2))
-    return loss / s.square().sum(1).square().clamp_min(1e-12)
+    return vv.square().sum((1, 2)) - 2 * vy.square().sum((1, 2)) + yy.square().sum((1, 2))
 
 
 def naive_affinity_loss(V: torch.Tensor, Y: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """The same loss through the explicit N x N affinities: O(N^2 K) time, O(N^2) memory."""
-    Vs = V * s[..., None]
-    Ys = Y.to(V.dtype) * s[..., None]
+    s = _unit_total_weight(s)[..., None]  # (B, N, 1)
+    Vs = V * s
+    Ys = Y.to(V.dtype) * s
     diff = Vs @ Vs.transpose(1, 2) - Ys @ Ys.transpose(1, 2)  # (B, N, N)
-    return diff.square().sum((1, 2)) / s.square().sum(1).square().clamp_min(1e-12)
+    return diff.square().sum((1, 2))
 
 
 class AffinityLoss(Loss):
@@ -79,10 +100,19 @@ class AffinityLoss(Loss):
 
     def forward(self, V, Y, mix_mag, lengths=None):
         b, t, f, k = V.shape
-        w = bin_weights(mix_mag, self.weight, lengths, self.threshold_db).to(V.dtype)
-        Yf = Y.reshape(b, t * f, -1).to(V.dtype)  # (B, N, C)
-        s = row_scales(Yf, w.reshape(b, t * f), self.partition_weight)  # (B, N)
-        return self.kernel(V.reshape(b, t * f, k), Yf, s).mean()
+        if Y.shape[:3] != (b, t, f) or mix_mag.shape != (b, t, f):
+            raise ValueError(
+                f"shape mismatch: V {tuple(V.shape)}, Y {tuple(Y.shape)}, mix_mag {tuple(mix_mag.shape)}; "
+                "expected V (B, T, F, K), Y (B, T, F, C), mix_mag (B, T, F)"
+            )
+        # Always at least float32, even under autocast: the sums run over N = T*F bins.
+        dtype = torch.float64 if V.dtype == torch.float64 else torch.float32
+        with torch.autocast(device_type=V.device.type, enabled=False):
+            V = V.to(dtype)
+            w = bin_weights(mix_mag.to(dtype), self.weight, lengths, self.threshold_db)  # (B, T, F)
+            Yf = Y.reshape(b, t * f, -1).to(dtype)  # (B, N, C)
+            s = row_scales(Yf, w.reshape(b, t * f), self.partition_weight)  # (B, N)
+            return self.kernel(V.reshape(b, t * f, k), Yf, s).mean()
 
 
 @LOSSES.register("lowrank_affinity")
