@@ -51,6 +51,15 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _yaml_error(where: str, e: yaml.YAMLError) -> ConfigError:
+    """One line: ``where:line:column: invalid YAML: problem (context)``."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or (str(e).strip().splitlines() or [type(e).__name__])[0]
+    context = getattr(e, "context", None)
+    pos = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    return ConfigError(f"{where}{pos}: invalid YAML: {problem}" + (f" ({context})" if context else ""))
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping; errors name the file.
 
@@ -63,8 +72,10 @@ def load_yaml(path: str | Path) -> dict:
             data = yaml.load(f, Loader=_Loader)
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from e
+        raise _yaml_error(str(path), e) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -82,7 +93,7 @@ def loads_yaml(text: str, where: str = "<string>") -> Any:
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{where}: invalid YAML: {e}") from e
+        raise _yaml_error(where, e) from None
 
 
 def check_keys(conf: dict, allowed, where: str) -> None:

@@ -32,7 +32,8 @@ TINY = "encoder: blstm\nencoder_conf: {num_layers: 1, hidden_units: 4, embed_dim
         (TINY + "loss_conf: {weight: loud}\n", r"weight must be one of"),
         ("- encoder\n- blstm\n", r"top level must be a mapping, got list"),
         ("encoder: [unclosed\n", r"invalid YAML"),
-        ("encoder: blstm\n\tencoder_conf: {}\n", r"invalid YAML"),
+        ("encoder: blstm\n\tencoder_conf: {}\n", r":2:1: invalid YAML: found character '\\t'"),
+        (TINY + "encoder: conv_blstm\n", r":3:1: invalid YAML: duplicate key 'encoder'"),
     ],
     ids=[
         "unknown_top_key",
@@ -52,6 +53,7 @@ TINY = "encoder: blstm\nencoder_conf: {num_layers: 1, hidden_units: 4, embed_dim
         "top_level_list",
         "syntax_error",
         "tab_indent",
+        "duplicate_key",
     ],
 )
 def test_bad_model_yaml(tmp_path, text, pattern):
@@ -62,8 +64,14 @@ def test_bad_model_yaml(tmp_path, text, pattern):
     msg = str(info.value)
     assert msg.startswith(str(p)), msg
     assert re.search(pattern, msg), msg
-    if "invalid YAML" not in pattern:  # yaml's own parse errors span lines (with a caret)
-        assert "\n" not in msg, msg
+    assert "\n" not in msg, msg
+
+
+def test_yaml_not_utf8(tmp_path):
+    p = tmp_path / "model.yaml"
+    p.write_bytes(b"encoder: bl\xffstm\n")
+    with pytest.raises(ConfigError, match=re.escape(str(p)) + ": not UTF-8 text"):
+        DeepClustering.from_yaml(p)
 
 
 def test_missing_yaml(tmp_path):
@@ -85,8 +93,9 @@ def test_python_yaml_tags_are_refused_without_running(tmp_path, tag):
     marker = tmp_path / "marker"
     p = tmp_path / "evil.yaml"
     p.write_text(TINY + "encoder_conf_extra: " + tag.format(m=marker) + "\n")
-    with pytest.raises(ConfigError, match="invalid YAML"):
+    with pytest.raises(ConfigError, match="invalid YAML: could not determine a constructor for the tag") as info:
         DeepClustering.from_yaml(p)
+    assert "\n" not in str(info.value)
     assert not marker.exists()
 
 
