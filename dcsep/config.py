@@ -75,6 +75,8 @@ def load_yaml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
         raise _yaml_error(str(path), e) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -93,6 +95,8 @@ def loads_yaml(text: str, where: str = "<string>") -> Any:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         raise _yaml_error(where, e) from None
+    except RecursionError:
+        raise ConfigError(f"{where}: invalid YAML: nested too deeply") from None
 
 
 def check_keys(conf: dict, allowed, where: str) -> None:
