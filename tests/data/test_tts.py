@@ -1,0 +1,142 @@
+"""The built-in corpus: eSpeak NG synthesis, speakers, texts, corpus preparation."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dcsep.data import tts
+from dcsep.data.datadir import DataDir, read_scp
+from dcsep.data.tts import (
+    TEST_VARIANTS,
+    TRAIN_VARIANTS,
+    SentenceMaker,
+    TTSMixConfig,
+    make_speakers,
+    median_f0,
+    prepare_tts_mix,
+)
+from dcsep.errors import ConfigError, DataError
+
+pytest.importorskip("espeakng_loader")
+
+MICRO = {
+    "train_speakers": 4,
+    "test_speakers": 3,
+    "train_utts": {"tr": 2, "cv": 1, "tt_closed": 1},
+    "test_utts": 2,
+    "words": [3, 5],
+    "mixtures": {2: {"tr": 6, "cv": 2, "tt_closed": 2, "tt": 3}, 3: {"tt": 2}},
+}
+
+
+def test_docstring_examples():
+    assert doctest.testmod(tts).failed == 0
+
+
+def test_espeak_synthesizes_and_checks_variants():
+    engine = tts.espeak()
+    assert engine.fs == tts.ESPEAK_FS
+    assert set(TRAIN_VARIANTS["m"] + TRAIN_VARIANTS["f"] + TEST_VARIANTS["m"] + TEST_VARIANTS["f"]) <= set(engine.variants())
+    x = engine.synthesize("Hello there.", variant="m3")
+    assert x.dtype == np.int16 and 0.3 * engine.fs < x.size < 3 * engine.fs
+    slow = engine.synthesize("Hello there.", variant="m3", rate=100)
+    assert slow.size > x.size * 1.3
+    with pytest.raises(DataError, match="variant 'nobody'"):
+        engine.synthesize("Hello.", variant="nobody")
+
+
+def test_pitch_setting_moves_f0():
+    spk = make_speakers(2, TRAIN_VARIANTS, "s", 0)[0]
+    low = median_f0(tts.synthesize_utterance(spk, tts.CALIBRATION_TEXT, 8000, pitch=10), 8000)
+    high = median_f0(tts.synthesize_utterance(spk, tts.CALIBRATION_TEXT, 8000, pitch=90), 8000)
+    assert 60 < low < 120 < high
+
+
+@pytest.mark.parametrize("f0", [90.0, 140.0, 230.0])
+def test_median_f0_of_a_harmonic_tone(f0):
+    fs = 8000
+    t = np.arange(fs) / fs
+    x = sum(np.sin(2 * np.pi * h * f0 * t) / h for h in range(1, 8))
+    assert median_f0(x, fs) == pytest.approx(f0, rel=0.03)
+    assert np.isnan(median_f0(np.zeros(fs), fs))
+
+
+def test_sentences_are_deterministic_and_bounded():
+    m = SentenceMaker()
+    a = [m.sentence(np.random.default_rng(3), 4, 9) for _ in range(2)]
+    assert a[0] == a[1]
+    rng = np.random.default_rng(0)
+    texts = [m.sentence(rng, 4, 9) for _ in range(200)]
+    assert all(4 <= len(t.split()) <= 9 for t in texts)
+    assert len(set(texts)) > 190
+    with pytest.raises(ConfigError):
+        m.sentence(rng, 5, 2)
+
+
+def test_speakers_are_fixed_and_test_voices_held_out():
+    tr = make_speakers(48, TRAIN_VARIANTS, "s", 0)
+    te = make_speakers(16, TEST_VARIANTS, "u", 0)
+    assert tr == make_speakers(48, TRAIN_VARIANTS, "s", 0)
+    assert len({s.spk_id for s in tr + te}) == 64
+    assert len({(s.variant, s.language, s.pitch, s.pitch_range, s.rate) for s in tr + te}) == 64
+    assert not {s.variant for s in tr} & {s.variant for s in te}
+    assert [s.gender for s in tr].count("m") == 24
+
+
+def test_config_validation(tmp_path):
+    assert TTSMixConfig.from_dict(MICRO).mixtures[2]["tt"] == 3
+    with pytest.raises(ConfigError, match="unknown key"):
+        TTSMixConfig.from_dict({"speakers": 3})
+    with pytest.raises(ConfigError, match="unknown split 'dev'"):
+        TTSMixConfig.from_dict({"mixtures": {2: {"dev": 3}}})
+    with pytest.raises(ConfigError, match="at least 3 speakers"):
+        TTSMixConfig.from_dict({"test_speakers": 2, "mixtures": {3: {"tt": 3}}})
+    p = tmp_path / "c.yaml"
+    p.write_text("seed: 1\nwords: [2, 4]\n")
+    assert TTSMixConfig.from_yaml(p).words == [2, 4]
+
+
+def test_prepare_micro_corpus(tmp_path):
+    cfg = TTSMixConfig.from_dict(MICRO)
+    audio, data = tmp_path / "audio dir", tmp_path / "data"
+    dirs = prepare_tts_mix(cfg, audio, data, nj=1)
+    assert sorted(dirs) == ["cv_2spk", "tr_2spk", "tt_2spk", "tt_3spk", "tt_closed_2spk"]
+    tr = DataDir.load(dirs["tr_2spk"], require_sources=True)
+    assert tr.num_spk == 2 and len(tr.utt_ids) == 6
+    assert DataDir.load(dirs["tt_3spk"]).num_spk == 3
+    mix, fs = sf.read(tr.wav[tr.utt_ids[0]])
+    assert fs == 8000 and mix.ndim == 1
+    assert str(audio / "2speakers" / "wav8k" / "min" / "tr" / "mix") in tr.wav[tr.utt_ids[0]]
+    # open set: unseen speakers; closed sets: training speakers, other utterances
+    spks = {n: {s for v in read_scp(dirs[n] / "utt2spks").values() for s in v.split()} for n in dirs}
+    assert spks["tt_2spk"].isdisjoint(spks["tr_2spk"] | spks["cv_2spk"] | spks["tt_closed_2spk"])
+    assert spks["cv_2spk"] <= {f"s{i:03d}" for i in range(1, 5)}
+    srcs = {n: {p for s in DataDir.load(dirs[n]).spk for p in s.values()} for n in ("tr_2spk", "cv_2spk")}
+    single_tr = set(read_scp(data / "single_tr" / "wav.scp"))
+    single_cv = set(read_scp(data / "single_cv" / "wav.scp"))
+    assert single_tr.isdisjoint(single_cv)
+    for utt, cat in read_scp(dirs["tt_2spk"] / "utt2category").items():
+        assert cat in ("low-low", "low-high", "high-high")
+    assert set(read_scp(dirs["tt_2spk"] / "utt2gender").values()) <= {"f+f", "f+m", "m+m"}
+    pitch = read_scp(data / "local" / "spk2pitch")
+    assert set(pitch.values()) == {"low", "high"}
+    assert (data / "single_tr" / "text").is_file() and srcs["tr_2spk"]
+
+    # a re-run reuses every file; another config on the same audio dir is refused
+    stamp = {p: p.stat().st_mtime_ns for p in (audio / "single").rglob("*.wav")}
+    prepare_tts_mix(cfg, audio, data, nj=1)
+    assert {p: p.stat().st_mtime_ns for p in (audio / "single").rglob("*.wav")} == stamp
+    cfg2 = TTSMixConfig.from_dict({**MICRO, "seed": 5})
+    with pytest.raises(DataError, match="other settings"):
+        prepare_tts_mix(cfg2, audio, data, nj=1)
+
+
+def test_cli(tmp_path, capsys):
+    p = tmp_path / "bad.yaml"
+    p.write_text("words: [3]\n")
+    assert tts.main(["--config", str(p), "--audio-dir", str(tmp_path / "a"), "--data-dir", str(tmp_path / "d")]) == 1
+    assert "words" in capsys.readouterr().err
