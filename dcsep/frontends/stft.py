@@ -49,6 +49,10 @@ class STFTFrontend(Frontend):
         super().__init__()
         if window not in ("sqrt_hann", "hann"):
             raise ValueError(f"window must be 'sqrt_hann' or 'hann', not {window!r}")
+        if fs <= 0:
+            raise ValueError(f"fs must be positive, got {fs}")
+        if log_floor <= 0:
+            raise ValueError(f"log_floor must be positive, got {log_floor}")
         if n_fft <= 0 or hop_length <= 0 or hop_length > n_fft:
             raise ValueError(f"need 0 < hop_length <= n_fft, got n_fft={n_fft}, hop_length={hop_length}")
         self.fs = fs
