@@ -20,6 +20,15 @@ def check_embedding_args(embed_dim: int, activation: str) -> None:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
 
 
+def check_rnn_args(num_layers: int, hidden_units: int, dropout: float) -> None:
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+    if hidden_units < 1:
+        raise ValueError(f"hidden_units must be >= 1, got {hidden_units}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+
+
 class BLSTMStack(nn.Module):
     """Padding-aware stack of BLSTM layers: (B, T, D) -> (B, T, 2H)."""
 
@@ -77,6 +86,7 @@ class BLSTMEncoder(Encoder):
     ):
         super().__init__()
         check_embedding_args(embed_dim, activation)
+        check_rnn_args(num_layers, hidden_units, dropout)
         self.num_bins = input_dim
         self.embed_dim = embed_dim
         self.activation = activation

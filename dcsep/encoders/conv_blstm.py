@@ -7,7 +7,7 @@ from torch import nn
 from typeguard import typechecked
 
 from dcsep.encoders.abs import Encoder, embedding_head
-from dcsep.encoders.blstm import BLSTMStack, check_embedding_args
+from dcsep.encoders.blstm import BLSTMStack, check_embedding_args, check_rnn_args
 from dcsep.registry import ENCODERS
 
 
@@ -15,8 +15,11 @@ from dcsep.registry import ENCODERS
 class ConvBLSTMEncoder(Encoder):
     """2-D convolutions over (time, frequency), then BLSTM layers and the embedding head.
 
-    The convolutions keep the time and frequency resolution ('same' padding),
-    so no frame is mixed with padding beyond the kernel's reach.
+    The convolutions keep the time and frequency resolution ('same' padding).
+    Padding frames are zeroed before every convolution, so in eval mode a
+    padded sequence gives the same embeddings on its valid frames as the
+    sequence alone (in training, batch normalisation statistics include
+    the padding).
 
     Args:
         input_dim: F, number of frequency bins (set by the model).
@@ -44,6 +47,7 @@ class ConvBLSTMEncoder(Encoder):
     ):
         super().__init__()
         check_embedding_args(embed_dim, activation)
+        check_rnn_args(num_layers, hidden_units, dropout)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
         if not conv_channels or min(conv_channels) < 1:
@@ -63,8 +67,12 @@ class ConvBLSTMEncoder(Encoder):
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         b, t, f = feats.shape
         valid = (torch.arange(t, device=feats.device)[None, :] < lengths[:, None].to(feats.device)).to(feats.dtype)
-        x = (feats * valid[..., None]).unsqueeze(1)  # (B, 1, T, F), padding zeroed
-        x = self.conv(x)  # (B, C, T, F)
+        valid = valid[:, None, :, None]  # (B, 1, T, 1)
+        x = feats.unsqueeze(1) * valid  # (B, 1, T, F), padding zeroed
+        for layer in self.conv:
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                x = x * valid  # re-zero the padding, so the next layer sees what an unpadded input would
         x = x.permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, C*F)
         h = self.blstm(x, lengths)
         return embedding_head(self.linear(h), self.num_bins, self.embed_dim, self.activation)
