@@ -1,0 +1,449 @@
+"""dcsep-decode: separate every mixture of a Kaldi-style list.
+
+Writes ``OUTDIR/wav/<utt>-spk<c>.wav`` (16-bit, the model's sample rate) and
+``OUTDIR/spk1.scp .. spkC.scp``; with ``--write-masks`` / ``--write-embeddings``
+also kaldiio arks (``masks.<job>.ark`` + ``masks.scp``, ``embeddings.<job>.ark``
++ ``embeddings.scp``). See docs/decoding.md.
+
+Examples::
+
+    dcsep-decode --model exp/dc --scp data/tt/wav.scp --outdir exp/dc/decode_tt --nj 4
+    dcsep-decode --oracle ibm --ref data/tt --scp data/tt/wav.scp --outdir exp/oracle_ibm/decode_tt
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dcsep.errors import ConfigError, DataError, DcsepError
+
+PROG = "dcsep-decode"
+log = logging.getLogger("dcsep.decode")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Separate the mixtures of a wav.scp with a deep-clustering model.")
+    p.add_argument("--model", help="model dir (<dir>/model.pt) or model file")
+    p.add_argument("--scp", required=True, help="Kaldi-style list '<utt> <path or file.ark:offset>'")
+    p.add_argument("--outdir", required=True, help="output dir")
+    p.add_argument("--num-spk", type=int, help="sources per mixture (default: --ref's, else the model's)")
+    p.add_argument("--clusterer", help="kmeans, spectral, oracle_kmeans, ... (default: the model's)")
+    p.add_argument("--clusterer-conf", default=None, help="YAML mapping of clusterer options, e.g. '{n_init: 5}'")
+    p.add_argument("--ref", help="data dir with spk1.scp.. (needed by --oracle and oracle clusterers)")
+    p.add_argument("--oracle", choices=("ibm", "irm"), help="write oracle-mask outputs instead of the model's")
+    p.add_argument("--fs", type=int, default=8000, help="sample rate for --oracle without --model (default 8000)")
+    p.add_argument("--nj", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
+    p.add_argument("--batch-size", type=int, default=1, help="utterances per encoder batch (GPU throughput)")
+    p.add_argument("--channel", type=int, default=None, help="channel to take from multi-channel files")
+    p.add_argument("--chunk-frames", type=int, default=1000, help="encoder chunk for long inputs (frames)")
+    p.add_argument("--overlap-frames", type=int, default=100, help="overlap of encoder chunks (frames)")
+    p.add_argument("--max-fit-bins", type=int, default=200_000, help="most active bins the clusterer fits on")
+    p.add_argument("--write-masks", action="store_true", help="also write masks.scp/ark ((C*T, F) per utterance)")
+    p.add_argument("--write-embeddings", action="store_true", help="also write embeddings.scp/ark ((T, F*K))")
+    p.add_argument("--log-interval", type=int, default=10, help="progress line every N utterances")
+    return p
+
+
+# ---------------------------------------------------------------------------
+# file naming and bookkeeping
+# ---------------------------------------------------------------------------
+def unsafe_id_reason(utt: str) -> str | None:
+    """Why ``utt`` cannot name an output file, or None when it can."""
+    if not utt:
+        return "empty utterance id"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in utt):
+        return "utterance id holds control characters"
+    if "/" in utt or "\\" in utt or (os.altsep and os.altsep in utt):
+        return "utterance id holds a path separator"
+    if ".." in utt or utt == ".":
+        return "utterance id holds '..' or is '.'"
+    if utt.startswith("-"):
+        return "utterance id starts with '-'"
+    return None
+
+
+def wav_paths(outdir: Path, utt: str, num_spk: int) -> list[Path]:
+    """Output wavs of ``utt``; a DataError if one would fall outside ``outdir/wav``."""
+    reason = unsafe_id_reason(utt)
+    if reason:
+        raise DataError(f"{utt!r}: {reason}; not a safe file name")
+    wav_dir = (outdir / "wav").resolve()
+    paths = [wav_dir / f"{utt}-spk{c + 1}.wav" for c in range(num_spk)]
+    for p in paths:
+        if p.resolve().parent != wav_dir:
+            raise DataError(f"{utt!r}: output {p} would fall outside {wav_dir}")
+    return paths
+
+
+def read_ark_scp(path: Path) -> dict[str, str]:
+    """An ark scp written by this tool; lines that are not '<utt> <file>:<offset>' are ignored."""
+    out = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split(maxsplit=1)
+            if len(parts) == 2 and ":" in parts[1]:
+                out[parts[0]] = parts[1]
+    return out
+
+
+class ArkWriter:
+    """Append matrices to one job's ark file; returns the scp value of each entry.
+
+    Entries are only ever appended, so the offsets of earlier runs stay valid.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path.resolve()
+        self.fd = None
+
+    def write(self, key: str, mat: np.ndarray) -> str:
+        import kaldiio
+
+        if self.fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = open(self.path, "ab")
+        self.fd.seek(0, os.SEEK_END)
+        start = self.fd.tell()
+        kaldiio.save_ark(self.fd, {key: np.ascontiguousarray(mat, dtype=np.float32)})
+        self.fd.flush()
+        os.fsync(self.fd.fileno())
+        return f"{self.path}:{start + len(key.encode('utf-8')) + 1}"
+
+    def close(self) -> None:
+        if self.fd is not None:
+            self.fd.close()
+            self.fd = None
+
+
+# ---------------------------------------------------------------------------
+# work done in each process
+# ---------------------------------------------------------------------------
+class Worker:
+    """Loads the model (or oracle STFT) once and separates utterances."""
+
+    def __init__(self, opts: dict, job: int):
+        from dcsep.data.datadir import DataDir
+
+        self.opts = opts
+        self.job = job
+        self.outdir = Path(opts["outdir"])
+        self.ref = DataDir.load(opts["ref"], require_sources=True) if opts["ref"] else None
+        self.sep = None
+        self.frontend = None
+        if opts["oracle"]:  # the model's STFT when there is a model, else the default one
+            if opts["model"]:
+                from dcsep.separate import load_model_package
+
+                self.frontend = load_model_package(opts["model"])[0].frontend
+            else:
+                from dcsep.frontends.stft import STFTFrontend
+
+                self.frontend = STFTFrontend(fs=opts["fs"])
+            self.fs = self.frontend.fs
+        else:
+            from dcsep.separate import Separator
+
+            self.sep = Separator.from_pretrained(
+                opts["model"],
+                device=opts["device"],
+                num_spk=opts["num_spk"],
+                chunk_frames=opts["chunk_frames"],
+                overlap_frames=opts["overlap_frames"],
+                max_fit_bins=opts["max_fit_bins"],
+            )
+            self.fs = self.sep.fs
+            self.clusterer = self.sep.get_clusterer(opts["clusterer"], opts["clusterer_conf"])
+        self.masks_ark = ArkWriter(self.outdir / f"masks.{job}.ark") if opts["write_masks"] else None
+        self.emb_ark = ArkWriter(self.outdir / f"embeddings.{job}.ark") if opts["write_embeddings"] else None
+
+    def _refs(self, utt: str) -> np.ndarray:
+        from dcsep.data.audio import load_audio
+
+        if utt not in self.ref.wav:
+            raise DataError(f"not in the reference dir {self.ref.path}")
+        srcs = [load_audio(p, fs=self.fs, name=f"{utt} reference {c + 1}")[0] for c, p in enumerate(self.ref.sources(utt))]
+        n = max(len(s) for s in srcs)
+        return np.stack([np.pad(s, (0, n - len(s))) for s in srcs])
+
+    def process(self, items: list[tuple[str, str]]) -> list[dict]:
+        """Separate a batch of (utt, wav spec); one result dict per utterance."""
+        from dcsep.data.audio import load_audio
+
+        results, loaded = [], []
+        for utt, spec in items:
+            res = {"utt": utt, "error": None, "audio": 0.0, "time": 0.0, "arks": {}}
+            results.append(res)
+            try:
+                paths = wav_paths(self.outdir, utt, self.opts["num_spk"])
+                wav, _ = load_audio(spec, fs=self.fs, channel=self.opts["channel"], name=utt)
+                refs = self._refs(utt) if self.ref is not None and self.opts["need_refs"] else None
+                loaded.append((res, paths, wav, refs))
+            except Exception as e:  # noqa: BLE001 - reported per utterance
+                res["error"] = _reason(e)
+        if self.sep is not None and len(loaded) > 1 and not self.opts["write_masks"]:
+            t0 = time.perf_counter()
+            try:
+                outs = self.sep.separate_batch(
+                    [w for _, _, w, _ in loaded],
+                    self.opts["num_spk"],
+                    self.clusterer,
+                    refs=None if loaded[0][3] is None else [r for _, _, _, r in loaded],
+                    batch_size=len(loaded),
+                )
+                dt = (time.perf_counter() - t0) / len(loaded)
+                for (res, paths, wav, _), est in zip(loaded, outs):
+                    self._finish(res, paths, wav, est, None, dt)
+                return results
+            except Exception:  # noqa: BLE001 - retry one by one to isolate the culprit
+                pass
+        for res, paths, wav, refs in loaded:
+            t0 = time.perf_counter()
+            try:
+                masks = None
+                if self.opts["oracle"]:
+                    from dcsep.oracle import oracle_separate
+
+                    est, masks = oracle_separate(wav, refs, self.frontend, self.opts["oracle"], return_masks=True)
+                else:
+                    est, masks = self.sep.separate(wav, self.opts["num_spk"], self.clusterer, refs=refs, return_masks=True)
+                self._finish(res, paths, wav, est, masks, time.perf_counter() - t0)
+            except Exception as e:  # noqa: BLE001
+                res["error"] = _reason(e)
+        return results
+
+    def _finish(self, res, paths, wav, est, masks, seconds) -> None:
+        from dcsep.data.audio import write_wav
+
+        utt = res["utt"]
+        try:
+            if self.masks_ark is not None:
+                if masks is None:
+                    masks = self.sep.masks(wav, self.opts["num_spk"], self.clusterer)
+                res["arks"]["masks"] = self.masks_ark.write(utt, masks.reshape(-1, masks.shape[-1]))  # (C*T, F)
+            if self.emb_ark is not None and self.sep is not None:
+                V = self.sep.embed(wav)  # (T, F, K)
+                res["arks"]["embeddings"] = self.emb_ark.write(utt, V.reshape(V.shape[0], -1))  # (T, F*K)
+            for p, x in zip(paths, est):
+                write_wav(p, x, self.fs)
+        except Exception as e:  # noqa: BLE001
+            res["error"] = _reason(e)
+            return
+        res["audio"] = len(wav) / self.fs
+        res["time"] = seconds
+
+    def close(self) -> None:
+        for ark in (self.masks_ark, self.emb_ark):
+            if ark is not None:
+                ark.close()
+
+
+def _reason(e: Exception) -> str:
+    text = str(e) if isinstance(e, DcsepError) else f"{type(e).__name__}: {e}"
+    return " ".join(text.split())  # one line
+
+
+def _printable(utt: str) -> str:
+    return utt if utt.isprintable() and utt and not any(ch.isspace() for ch in utt) else repr(utt)
+
+
+_WORKER: Worker | None = None
+
+
+def _init_worker(opts: dict, jobs, threads: int) -> None:
+    import torch
+
+    global _WORKER
+    torch.set_num_threads(threads)
+    _WORKER = Worker(opts, jobs.get())
+
+
+def _run_batch(items):
+    return _WORKER.process(items)
+
+
+# ---------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------
+def _setup_logging() -> None:
+    if not log.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s (%(name)s) %(levelname)s: %(message)s"))
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def _resolve(args) -> dict:
+    """Check the options before any work; returns the options every worker gets."""
+    import yaml
+
+    from dcsep.data.datadir import DataDir
+
+    if not args.model and not args.oracle:
+        raise ConfigError("give --model, or --oracle ibm|irm with --ref")
+    if args.oracle and not args.ref:
+        raise ConfigError(f"--oracle {args.oracle} needs --ref DATADIR (the reference sources)")
+    if args.nj < 1 or args.batch_size < 1 or args.log_interval < 1:
+        raise ConfigError("--nj, --batch-size and --log-interval must be >= 1")
+    if args.write_embeddings and not args.model:
+        raise ConfigError("--write-embeddings needs --model")
+    conf = None
+    if args.clusterer_conf:
+        try:
+            conf = yaml.safe_load(args.clusterer_conf)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--clusterer-conf: invalid YAML: {e}") from None
+        if not isinstance(conf, dict):
+            raise ConfigError(f"--clusterer-conf must be a mapping like '{{n_init: 5}}', got {args.clusterer_conf!r}")
+    ref = DataDir.load(args.ref, require_sources=True) if args.ref else None
+    num_spk = args.num_spk or (ref.num_spk if ref else None)
+    need_refs = bool(args.oracle)
+    fs = args.fs
+    if args.model:
+        from dcsep.separate import Separator
+
+        sep = Separator.from_pretrained(args.model, device="cpu", num_spk=num_spk)
+        num_spk = sep.num_spk
+        fs = sep.fs
+        if not args.oracle:
+            clus = sep.get_clusterer(args.clusterer, conf)  # validates name and options
+            if clus.needs_refs:
+                if not ref:
+                    raise ConfigError(f"clusterer {args.clusterer!r} needs the reference sources: give --ref DATADIR")
+                need_refs = True
+    if ref and num_spk != ref.num_spk and need_refs:
+        raise ConfigError(f"--num-spk {num_spk} but {ref.path} has {ref.num_spk} reference sources")
+    if num_spk < 1:
+        raise ConfigError(f"--num-spk must be >= 1, got {num_spk}")
+    return dict(
+        model=args.model,
+        outdir=str(Path(args.outdir).resolve()),
+        num_spk=num_spk,
+        clusterer=args.clusterer,
+        clusterer_conf=conf,
+        ref=args.ref,
+        oracle=args.oracle,
+        fs=fs,
+        device=args.device,
+        channel=args.channel,
+        chunk_frames=args.chunk_frames,
+        overlap_frames=args.overlap_frames,
+        max_fit_bins=args.max_fit_bins,
+        write_masks=args.write_masks,
+        write_embeddings=args.write_embeddings,
+        need_refs=need_refs,
+    )
+
+
+def decode(args) -> int:
+    from dcsep.data.datadir import read_scp, write_scp
+    from dcsep.utils import atomic_write_text
+
+    opts = _resolve(args)
+    outdir = Path(opts["outdir"])
+    num_spk = opts["num_spk"]
+    entries = read_scp(args.scp)
+    (outdir / "wav").mkdir(parents=True, exist_ok=True)
+    arks = [name for name, on in (("masks", opts["write_masks"]), ("embeddings", opts["write_embeddings"])) if on]
+    ark_scps = {name: read_ark_scp(outdir / f"{name}.scp") for name in arks}
+
+    def is_done(utt: str) -> bool:
+        try:
+            paths = wav_paths(outdir, utt, num_spk)
+        except DataError:
+            return False
+        return all(p.is_file() for p in paths) and all(utt in ark_scps[n] for n in arks)
+
+    failed: dict[str, str] = {}
+    todo = []
+    for utt, spec in entries.items():
+        reason = unsafe_id_reason(utt)
+        if reason:
+            failed[utt] = f"{reason}; not a safe file name"
+            print(f"{PROG}: error: {utt!r}: {failed[utt]}", file=sys.stderr)
+        elif not is_done(utt):
+            todo.append((utt, spec))
+    skipped = len(entries) - len(todo) - len(failed)
+    what = f"oracle {opts['oracle']}" if opts["oracle"] else f"model {opts['model']}"
+    log.info(f"{len(entries)} utterances in {args.scp}: {skipped} already done, {len(todo)} to separate ({what}, {num_spk} sources, nj={args.nj})")
+
+    batches = [todo[i : i + args.batch_size] for i in range(0, len(todo), args.batch_size)]
+    nj = max(1, min(args.nj, len(batches)))
+    t_start = time.perf_counter()
+    audio = proc = 0.0
+    n_done = 0
+
+    def collect(results: list[dict]) -> None:
+        nonlocal n_done, audio, proc
+        for r in results:
+            n_done += 1
+            if r["error"]:
+                failed[r["utt"]] = r["error"]
+                print(f"{PROG}: error: {r['utt']}: {r['error']}", file=sys.stderr)
+            else:
+                audio += r["audio"]
+                proc += r["time"]
+                for name, value in r["arks"].items():
+                    ark_scps[name][r["utt"]] = value
+            if n_done % args.log_interval == 0 or n_done == len(todo):
+                elapsed = time.perf_counter() - t_start
+                rtf = f"RTF {proc / audio:.3f} per process, {elapsed / audio:.3f} wall" if audio else "RTF n/a"
+                log.info(f"{n_done}/{len(todo)} utterances, {elapsed:.1f} s elapsed, {audio:.1f} s of audio, {rtf}")
+
+    if batches:
+        if nj == 1:
+            worker = Worker(opts, 1)
+            try:
+                for items in batches:
+                    collect(worker.process(items))
+            finally:
+                worker.close()
+        else:
+            ctx = mp.get_context("spawn")
+            jobs = ctx.Queue()
+            for j in range(1, nj + 1):
+                jobs.put(j)
+            threads = max(1, len(os.sched_getaffinity(0)) // nj)
+            with ctx.Pool(nj, initializer=_init_worker, initargs=(opts, jobs, threads)) as pool:
+                for results in pool.imap_unordered(_run_batch, batches):
+                    collect(results)
+
+    # lists from what exists, so no half-written output is ever listed
+    order = list(entries)
+    complete = [u for u in order if u not in failed and is_done(u)]
+    for c in range(num_spk):
+        write_scp(outdir / f"spk{c + 1}.scp", {u: str(wav_paths(outdir, u, num_spk)[c]) for u in complete})
+    for name in arks:
+        write_scp(outdir / f"{name}.scp", {u: ark_scps[name][u] for u in order if u in ark_scps[name]})
+    failed_path = outdir / "failed.txt"
+    if failed:
+        atomic_write_text(failed_path, "".join(f"{_printable(u)} {failed[u]}\n" for u in order if u in failed))
+    elif failed_path.exists():
+        failed_path.unlink()
+    log.info(f"{len(complete)}/{len(entries)} utterances separated into {outdir}; {len(failed)} failed")
+    if failed:
+        log.info(f"failed utterances are listed in {failed_path}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging()
+    try:
+        return decode(args)
+    except DcsepError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,509 @@
+"""Separation with a trained model: audio in, one waveform per source out.
+
+Example:
+    >>> sep = Separator.from_pretrained("exp/dc_blstm")  # doctest: +SKIP
+    >>> est = sep.separate(mixture)  # (C, L) float32  # doctest: +SKIP
+
+Inference follows the paper: the encoder maps the log-magnitude STFT to one
+embedding per time-frequency bin, the clusterer groups the embeddings of the
+active bins (within the loss's threshold, 40 dB by default, of the loudest bin)
+into ``num_spk`` clusters, every bin joins its cluster's binary mask, and the
+masked mixture STFT is inverted with the mixture phase.
+
+Long inputs stay within bounded memory:
+
+* the encoder runs over overlapping chunks of ``chunk_frames`` frames
+  (``overlap_frames`` shared between neighbours; each chunk keeps only its
+  central part, so every kept frame sees at least ``overlap_frames // 2``
+  frames of context on each side where the input has them);
+* clustering stays global over the whole utterance, so speakers cannot swap
+  between chunks. When an utterance has more than ``max_fit_bins`` active
+  bins, the clusterer labels a seeded random subsample of ``max_fit_bins``
+  active bins; every bin of the utterance then joins the cluster whose mean
+  embedding (over the subsample) is nearest, computed in blocks. For k-means
+  this is exactly "fit on the subsample, assign all bins";
+* embeddings of the whole utterance are kept only while they take at most
+  ``max_embed_bytes``; longer inputs run the encoder twice over the chunks
+  (once to collect the subsample, once to assign), trading time for memory.
+
+Oracle clusterers (``needs_refs``, e.g. ``oracle_kmeans``, which clusters
+each 100-frame chunk and aligns chunks to the references) are analysis
+tools: they always see the whole utterance's embeddings, so the subsample
+and the second pass do not apply to them.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from dcsep.clusterers.abs import Clusterer
+from dcsep.errors import ConfigError, DataError
+from dcsep.model import DeepClustering
+from dcsep.utils import load_torch_file
+
+DEFAULT_NUM_SPK = 2
+STAGES = ("frontend", "encoder", "clustering", "resynthesis")
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """A model dir means ``<dir>/model.pt``; a file is taken as it is."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise ConfigError(f"{path}: model file not found")
+    return path
+
+
+def load_model_package(path: str | Path, map_location="cpu") -> tuple[DeepClustering, dict]:
+    """Load a model written by :meth:`DeepClustering.save`; returns (model, extra)."""
+    path = resolve_model_path(path)
+    pkg = load_torch_file(path, map_location, error=ConfigError, what="model file")
+    model = DeepClustering.from_package(pkg, where=str(path))
+    extra = pkg.get("extra") or {}
+    return model, extra if isinstance(extra, dict) else {}
+
+
+def as_mono(wav, channel: int | None = None, name: str = "input") -> np.ndarray:
+    """A mono float32 waveform (L,) from numpy or torch input.
+
+    Integer arrays are read as PCM (int16 scaled by 1/32768, int32 by 1/2^31).
+    A 2-D input with a singleton axis is mono; otherwise the shorter axis is
+    taken as channels and ``channel`` must pick one.
+    """
+    if isinstance(wav, torch.Tensor):
+        wav = wav.detach().cpu().numpy()
+    wav = np.asarray(wav)
+    if wav.dtype.kind in "iu":
+        scale = {1: 2.0**7, 2: 2.0**15, 4: 2.0**31, 8: 2.0**63}[wav.dtype.itemsize]
+        wav = wav.astype(np.float64) / scale
+    elif wav.dtype.kind != "f":
+        raise DataError(f"{name}: expected a numeric waveform, got dtype {wav.dtype}")
+    if wav.ndim == 2:
+        if 1 in wav.shape:
+            wav = wav.reshape(-1)
+        else:
+            ch_axis = 0 if wav.shape[0] < wav.shape[1] else 1
+            n_ch = wav.shape[ch_axis]
+            if channel is None:
+                raise DataError(
+                    f"{name}: {n_ch}-channel input of shape {tuple(wav.shape)}; dcsep separates mono audio "
+                    "(pass channel=<index> to pick one)"
+                )
+            if not 0 <= channel < n_ch:
+                raise DataError(f"{name}: channel {channel} asked for, input has {n_ch}")
+            wav = np.take(wav, channel, axis=ch_axis)
+    elif wav.ndim != 1:
+        raise DataError(f"{name}: expected a 1-D waveform, got shape {tuple(wav.shape)}")
+    if wav.size == 0:
+        raise DataError(f"{name}: empty waveform (0 samples)")
+    if not np.all(np.isfinite(wav)):
+        raise DataError(f"{name}: contains NaN or Inf samples")
+    return np.ascontiguousarray(wav, dtype=np.float32)
+
+
+def chunk_plan(num_frames: int, chunk_frames: int, overlap_frames: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping encoder chunks covering ``num_frames`` frames.
+
+    Returns:
+        ``(start, end, keep_start, keep_end)`` per chunk: the encoder sees
+        frames ``[start, end)`` and its output is kept for ``[keep_start,
+        keep_end)``. The kept ranges tile ``[0, num_frames)`` without gaps or
+        overlaps.
+
+    Example:
+        >>> chunk_plan(25, 10, 4)
+        [(0, 10, 0, 8), (6, 16, 8, 14), (12, 22, 14, 20), (18, 25, 20, 25)]
+    """
+    if num_frames <= chunk_frames:
+        return [(0, num_frames, 0, num_frames)]
+    half = overlap_frames // 2
+    step = chunk_frames - overlap_frames
+    plan = []
+    start = 0
+    while True:
+        end = min(start + chunk_frames, num_frames)
+        keep_start = 0 if start == 0 else start + half
+        keep_end = num_frames if end == num_frames else end - (overlap_frames - half)
+        plan.append((start, end, keep_start, keep_end))
+        if end == num_frames:
+            return plan
+        start += step
+
+
+class Separator:
+    """Separate single-channel mixtures with a deep-clustering model.
+
+    Args:
+        model: a :class:`DeepClustering`, a model file, or a model dir
+            (``<dir>/model.pt``).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default cuda when available.
+        num_spk: default number of sources; default: the ``num_spk`` stored in
+            the model file's ``extra`` (the number of speakers it was trained
+            on), else 2.
+        chunk_frames: encoder chunk length in frames for long inputs.
+        overlap_frames: frames shared by neighbouring chunks.
+        chunk_batch: chunks run through the encoder at once.
+        max_fit_bins: the clusterer sees at most this many active bins of one
+            utterance (a seeded random subsample beyond it).
+        max_embed_bytes: keep the whole utterance's embeddings in memory up to
+            this size; beyond it the encoder runs twice (see module doc).
+        assign_block: bins per block when assigning bins to clusters.
+        seed: seeds the subsample of active bins.
+
+    Attributes:
+        timings: seconds spent per stage (frontend, encoder, clustering,
+            resynthesis) and ``audio`` (seconds of input audio) since the last
+            :meth:`reset_timings`.
+    """
+
+    def __init__(
+        self,
+        model: DeepClustering | str | Path,
+        device: str | torch.device | None = None,
+        num_spk: int | None = None,
+        chunk_frames: int = 1000,
+        overlap_frames: int = 100,
+        chunk_batch: int = 4,
+        max_fit_bins: int = 200_000,
+        max_embed_bytes: int = 512 * 2**20,
+        assign_block: int = 65536,
+        seed: int = 0,
+    ):
+        extra = {}
+        if not isinstance(model, DeepClustering):
+            model, extra = load_model_package(model)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if chunk_frames < 1 or not 0 <= overlap_frames < chunk_frames:
+            raise ConfigError(f"need chunk_frames >= 1 and 0 <= overlap_frames < chunk_frames, got {chunk_frames}, {overlap_frames}")
+        if max_fit_bins < 1 or chunk_batch < 1 or assign_block < 1:
+            raise ConfigError("max_fit_bins, chunk_batch and assign_block must be >= 1")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.extra = extra
+        self.num_spk = int(num_spk or extra.get("num_spk") or DEFAULT_NUM_SPK)
+        self.chunk_frames = chunk_frames
+        self.overlap_frames = overlap_frames
+        self.chunk_batch = chunk_batch
+        self.max_fit_bins = max_fit_bins
+        self.max_embed_bytes = max_embed_bytes
+        self.assign_block = assign_block
+        self.seed = seed
+        self._clusterers: dict = {}
+        self.reset_timings()
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None, **kwargs) -> "Separator":
+        """Load ``path`` (a model dir or a model file) onto ``device``."""
+        return cls(path, device=device, **kwargs)
+
+    @property
+    def fs(self) -> int:
+        return self.model.fs
+
+    # ---- bookkeeping ----------------------------------------------------
+    def reset_timings(self) -> None:
+        self.timings = {name: 0.0 for name in STAGES + ("audio",)}
+
+    @contextmanager
+    def _timed(self, stage: str):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.timings[stage] += time.perf_counter() - t0
+
+    def get_clusterer(self, clusterer: str | Clusterer | None = None, clusterer_conf: dict | None = None) -> Clusterer:
+        """The model's configured clusterer, one built by name, or ``clusterer`` itself."""
+        if clusterer is None and not clusterer_conf:
+            return self.model.clusterer
+        if isinstance(clusterer, Clusterer):
+            return clusterer
+        name = clusterer or self.model.config.get("clusterer", "kmeans")
+        conf = dict(clusterer_conf or {})
+        if clusterer is None or name == self.model.config.get("clusterer"):
+            conf = {**(self.model.config.get("clusterer_conf") or {}), **conf}
+        key = (name, repr(sorted(conf.items())))
+        if key not in self._clusterers:
+            self._clusterers[key] = self.model.build_clusterer(name, conf)
+        return self._clusterers[key]
+
+    def _prepare(self, wav, channel, fs, name) -> np.ndarray:
+        wav = as_mono(wav, channel, name)
+        if fs is not None and int(fs) != self.fs:
+            raise DataError(f"{name}: sample rate {fs} Hz, the model expects {self.fs} Hz (resample first)")
+        return wav
+
+    def _padded(self, wav: np.ndarray) -> torch.Tensor:
+        """(L,) -> (1, L') on the device, zero-padded to at least one window."""
+        n_fft = getattr(self.model.frontend, "n_fft", 0)
+        x = torch.from_numpy(wav).to(self.device)
+        if x.shape[0] < n_fft:
+            x = torch.nn.functional.pad(x, (0, n_fft - x.shape[0]))
+        return x[None]
+
+    def _ref_mags(self, refs, num_samples: int, padded_len: int, name: str) -> torch.Tensor:
+        """refs: (C, L) waveforms -> (1, C, T, F) magnitudes with the model's STFT."""
+        if isinstance(refs, torch.Tensor):
+            refs = refs.detach().cpu().numpy()
+        refs = np.asarray(refs, dtype=np.float32)
+        if refs.ndim != 2:
+            raise DataError(f"{name}: refs must have shape (C, L), got {tuple(refs.shape)}")
+        out = np.zeros((refs.shape[0], padded_len), dtype=np.float32)
+        n = min(num_samples, refs.shape[1])
+        out[:, :n] = refs[:, :n]
+        return self.model.frontend.stft(torch.from_numpy(out).to(self.device)).abs()[None]
+
+    # ---- public API ------------------------------------------------------
+    @torch.inference_mode()
+    def embed(self, wav, channel: int | None = None, fs: int | None = None) -> np.ndarray:
+        """Embeddings of a mixture: (T, F, K) float32 (chunked for long inputs)."""
+        wav = self._prepare(wav, channel, fs, "input")
+        x = self._padded(wav)
+        with self._timed("frontend"):
+            feats, spec, _ = self.model.frontend(x)
+        parts = [v for _, _, v in self._encode_chunks(feats)]
+        return torch.cat(parts, 0).cpu().numpy()
+
+    @torch.inference_mode()
+    def masks(
+        self,
+        wav,
+        num_spk: int | None = None,
+        clusterer: str | Clusterer | None = None,
+        clusterer_conf: dict | None = None,
+        channel: int | None = None,
+        refs=None,
+        fs: int | None = None,
+    ) -> np.ndarray:
+        """Binary masks of a mixture: (C, T, F) float32."""
+        wav = self._prepare(wav, channel, fs, "input")
+        labels, _, num_spk = self._labels(wav, num_spk, clusterer, clusterer_conf, refs)
+        if labels is None:
+            t = self.model.frontend.num_frames(self._padded(wav).shape[1])
+            return np.zeros((num_spk, t, self.model.frontend.num_bins), dtype=np.float32)
+        return torch.nn.functional.one_hot(labels.long(), num_spk).permute(2, 0, 1).float().cpu().numpy()
+
+    @torch.inference_mode()
+    def separate(
+        self,
+        wav,
+        num_spk: int | None = None,
+        clusterer: str | Clusterer | None = None,
+        clusterer_conf: dict | None = None,
+        channel: int | None = None,
+        refs=None,
+        fs: int | None = None,
+        return_masks: bool = False,
+    ):
+        """Separate one mixture.
+
+        Args:
+            wav: (L,) mono waveform, numpy or torch, any length; a 2-D input
+                needs ``channel`` unless one axis has size 1.
+            num_spk: number of sources C (default: :attr:`num_spk`).
+            clusterer: a registered clusterer name (``kmeans``, ``spectral``,
+                ``oracle_kmeans``...) or instance; default: the model's.
+            clusterer_conf: keyword arguments for a clusterer given by name.
+            channel: channel to take from a multi-channel input.
+            refs: (C, L) reference sources, for oracle clusterers.
+            fs: sample rate of ``wav``, checked against the model's.
+            return_masks: also return the (C, T, F) masks.
+
+        Returns:
+            (C, L) float32 sources (L = input length); all zeros for an
+            all-silent input. With ``return_masks``: (sources, masks).
+        """
+        wav = self._prepare(wav, channel, fs, "input")
+        self.timings["audio"] += wav.shape[0] / self.fs
+        labels, spec, num_spk = self._labels(wav, num_spk, clusterer, clusterer_conf, refs)
+        if labels is None:  # silent input
+            out = np.zeros((num_spk, wav.shape[0]), dtype=np.float32)
+            if return_masks:
+                return out, np.zeros((num_spk, *spec.shape), dtype=np.float32)
+            return out
+        with self._timed("resynthesis"):
+            out = np.empty((num_spk, wav.shape[0]), dtype=np.float32)
+            padded_len = max(wav.shape[0], getattr(self.model.frontend, "n_fft", 0))
+            for c in range(num_spk):  # one source at a time keeps the peak memory low
+                est = self.model.frontend.istft((spec * (labels == c))[None], padded_len)  # (1, L')
+                out[c] = est[0, : wav.shape[0]].cpu().numpy()
+        if return_masks:
+            masks = torch.nn.functional.one_hot(labels.long(), num_spk).permute(2, 0, 1).float().cpu().numpy()
+            return out, masks
+        return out
+
+    @torch.inference_mode()
+    def separate_batch(
+        self,
+        wavs: Sequence,
+        num_spk: int | None = None,
+        clusterer: str | Clusterer | None = None,
+        clusterer_conf: dict | None = None,
+        channel: int | None = None,
+        refs: Sequence | None = None,
+        fs: int | None = None,
+        batch_size: int = 8,
+    ) -> list[np.ndarray]:
+        """Separate several mixtures, ``batch_size`` at a time (padded, with lengths).
+
+        Utterances are grouped by length to limit padding; long ones (more
+        than ``chunk_frames`` frames or ``max_fit_bins`` bins) go through
+        :meth:`separate` one by one. Results match :meth:`separate` up to the
+        k-means initialisation draws.
+
+        Returns:
+            one (C, L_i) float32 array per input, in input order.
+        """
+        num_spk = num_spk or self.num_spk
+        clus = self.get_clusterer(clusterer, clusterer_conf)
+        if clus.needs_refs and refs is None:
+            raise DataError(f"clusterer {getattr(clus, 'registry_name', clus)!r} needs the reference sources (refs=...)")
+        prepared = [self._prepare(w, channel, fs, f"input {i}") for i, w in enumerate(wavs)]
+        results: list = [None] * len(prepared)
+        fe = self.model.frontend
+        n_fft = getattr(fe, "n_fft", 0)
+        short, long_ = [], []
+        for i, w in enumerate(prepared):
+            t = fe.num_frames(max(w.shape[0], n_fft))
+            (short if t <= self.chunk_frames and t * fe.num_bins <= self.max_fit_bins else long_).append(i)
+        for i in long_:
+            results[i] = self.separate(prepared[i], num_spk, clus, refs=None if refs is None else refs[i])
+        short.sort(key=lambda i: -prepared[i].shape[0])
+        for b0 in range(0, len(short), batch_size):
+            idx = short[b0 : b0 + batch_size]
+            outs = self._separate_padded(
+                [prepared[i] for i in idx], num_spk, clus, None if refs is None else [refs[i] for i in idx]
+            )
+            for i, o in zip(idx, outs):
+                results[i] = o
+        return results
+
+    # ---- internals -------------------------------------------------------
+    def _separate_padded(self, wavs: list[np.ndarray], num_spk: int, clus: Clusterer, refs) -> list[np.ndarray]:
+        fe = self.model.frontend
+        lens = [w.shape[0] for w in wavs]
+        max_len = max(max(lens), getattr(fe, "n_fft", 0))
+        x = torch.zeros(len(wavs), max_len, device=self.device)
+        for b, w in enumerate(wavs):
+            x[b, : w.shape[0]] = torch.from_numpy(w)
+        lengths = torch.tensor(lens, device=self.device)
+        self.timings["audio"] += sum(lens) / self.fs
+        with self._timed("frontend"):
+            feats, spec, frame_lengths = fe(x, lengths)
+        with self._timed("encoder"):
+            V = self.model.encoder(feats, frame_lengths)  # (B, T, F, K)
+        with self._timed("clustering"):
+            active = self.model.active_bins(spec, frame_lengths)  # (B, T, F)
+            ref_mags = None
+            if refs is not None:
+                ref_mags = torch.cat([self._ref_mags(r, n, max_len, "refs") for r, n in zip(refs, lens)])
+            masks = clus(V, num_spk, active, frame_lengths, ref_mags)  # (B, C, T, F)
+            silent = ~active.flatten(1).any(1)  # (B,)
+            masks = masks * (~silent)[:, None, None, None]
+        with self._timed("resynthesis"):
+            b, c, t, f = masks.shape
+            est = fe.istft((spec[:, None] * masks).reshape(b * c, t, f), max_len).reshape(b, c, -1)
+            est = est.cpu().numpy()
+        return [est[i, :, :n].astype(np.float32) for i, n in enumerate(lens)]
+
+    def _encode_chunks(self, feats: torch.Tensor):
+        """feats: (1, T, F) -> yields (keep_start, keep_end, V (keep_end - keep_start, F, K))."""
+        t = feats.shape[1]
+        plan = chunk_plan(t, self.chunk_frames, self.overlap_frames)
+        for g in range(0, len(plan), self.chunk_batch):
+            group = plan[g : g + self.chunk_batch]
+            width = max(e - s for s, e, _, _ in group)
+            with self._timed("encoder"):
+                x = feats.new_zeros(len(group), width, feats.shape[2])
+                for i, (s, e, _, _) in enumerate(group):
+                    x[i, : e - s] = feats[0, s:e]
+                lens = torch.tensor([e - s for s, e, _, _ in group], device=feats.device)
+                V = self.model.encoder(x, lens)  # (n, width, F, K)
+            for i, (s, _, ks, ke) in enumerate(group):
+                yield ks, ke, V[i, ks - s : ke - s]
+
+    def _labels(self, wav: np.ndarray, num_spk, clusterer, clusterer_conf, refs):
+        """-> (labels (T, F) uint8 on device or None when silent, spec (T, F), num_spk)."""
+        num_spk = int(num_spk or self.num_spk)
+        if num_spk < 1:
+            raise ConfigError(f"num_spk must be >= 1, got {num_spk}")
+        clus = self.get_clusterer(clusterer, clusterer_conf)
+        if clus.needs_refs and refs is None:
+            raise DataError(f"clusterer {getattr(clus, 'registry_name', clus)!r} needs the reference sources (refs=...)")
+        fe = self.model.frontend
+        x = self._padded(wav)
+        with self._timed("frontend"):
+            feats, spec, frame_lengths = fe(x)  # (1, T, F)
+            active = self.model.active_bins(spec, frame_lengths)[0]  # (T, F)
+        spec = spec[0]
+        t, f = spec.shape
+        ref_mags = None
+        if refs is not None:
+            ref_mags = self._ref_mags(refs, wav.shape[0], x.shape[1], "refs")  # (1, C, T, F)
+            if ref_mags.shape[1] != num_spk:
+                raise DataError(f"refs hold {ref_mags.shape[1]} sources, num_spk is {num_spk}")
+        n_active = int(active.sum())
+        if n_active == 0:
+            return None, spec, num_spk
+
+        k = self.model.embed_dim
+        keep_all = t * f * k * 4 <= self.max_embed_bytes or clus.needs_refs
+        subsample = n_active > self.max_fit_bins and not clus.needs_refs
+        fit_idx = None
+        if subsample:
+            rng = np.random.default_rng(self.seed)
+            flat_active = np.flatnonzero(active.reshape(-1).cpu().numpy())
+            fit_idx = np.sort(rng.choice(flat_active, self.max_fit_bins, replace=False))
+            fit_idx_t = torch.from_numpy(fit_idx).to(self.device)
+        stored, fit_parts = [], []
+        for ks, ke, v in self._encode_chunks(feats):
+            if keep_all:
+                stored.append(v)
+            if subsample:
+                lo, hi = np.searchsorted(fit_idx, [ks * f, ke * f])
+                fit_parts.append(v.reshape(-1, k)[fit_idx_t[lo:hi] - ks * f])
+
+        with self._timed("clustering"):
+            if not subsample:  # the clusterer sees the whole utterance
+                V = torch.cat(stored, 0)[None]  # (1, T, F, K)
+                masks = clus(V, num_spk, active[None], frame_lengths, ref_mags)  # (1, C, T, F)
+                labels = masks[0].argmax(0).to(torch.uint8)
+                return labels, spec, num_spk
+            X = torch.cat(fit_parts, 0)  # (n, K)
+            sub_refs = None if ref_mags is None else ref_mags.reshape(1, num_spk, 1, -1)[..., fit_idx_t]
+            sub_masks = clus(X[None, None], num_spk, None, None, sub_refs)  # (1, C, 1, n)
+            sub_labels = sub_masks[0, :, 0].argmax(0)  # (n,)
+            onehot = torch.nn.functional.one_hot(sub_labels, num_spk).to(X.dtype)  # (n, C)
+            mass = onehot.sum(0)  # (C,)
+            centres = (onehot.T @ X) / mass.clamp_min(1)[:, None]  # (C, K)
+            # a cluster with no subsample point never wins a bin
+            far = torch.where(mass > 0, 0.0, float("inf")).to(X.dtype)
+        labels = torch.empty(t * f, dtype=torch.uint8, device=self.device)
+
+        def assign(start_bin: int, v: torch.Tensor) -> None:
+            v = v.reshape(-1, k)
+            for b0 in range(0, v.shape[0], self.assign_block):
+                blk = v[b0 : b0 + self.assign_block]
+                d2 = (blk * blk).sum(1, keepdim=True) - 2 * blk @ centres.T + (centres * centres).sum(1) + far
+                labels[start_bin + b0 : start_bin + b0 + blk.shape[0]] = d2.argmin(1).to(torch.uint8)
+
+        if keep_all:
+            with self._timed("clustering"):
+                assign(0, torch.cat(stored, 0))
+        else:  # second encoder pass, assigning chunk by chunk
+            for ks, ke, v in self._encode_chunks(feats):
+                with self._timed("clustering"):
+                    assign(ks * f, v)
+        return labels.reshape(t, f), spec, num_spk
