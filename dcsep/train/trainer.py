@@ -772,7 +772,7 @@ class Trainer:
             "device": env.device.type,
             "seed": cfg.seed,
             "dcsep_version": dcsep.__version__,
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
             "train_dir": str(self.train_dir),
             "valid_dir": str(self.valid_dir),
         }

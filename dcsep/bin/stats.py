@@ -1,0 +1,77 @@
+"""dcsep-stats: feature normalisation statistics from the mixtures of a data dir.
+
+    dcsep-stats --data-dir data/tr --config conf/train.yaml --out exp/stats.pt [--max-utts 1000]
+
+Writes a torch file ``{"mean": (F,), "std": (F,), "num_utts": int}`` (loadable
+with ``weights_only=True``) for ``dcsep-train --stats``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from dcsep.errors import ConfigError, DcsepError
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dcsep-stats", description="Per-bin mean and std of the log-magnitude features of a data dir's mixtures."
+    )
+    p.add_argument("--data-dir", required=True, help="data dir with wav.scp")
+    p.add_argument("--config", required=True, help="model or training YAML (its frontend is used)")
+    p.add_argument("--out", required=True, help="output torch file")
+    p.add_argument("--max-utts", type=int, default=None, help="use at most N utterances, spread evenly over wav.scp")
+    return p
+
+
+def compute(data_dir: str, config: str, out: str, max_utts: int | None = None, progress: bool | None = None) -> int:
+    """Compute and write the statistics; return the number of utterances used."""
+    from dcsep.config import check_keys, load_yaml
+    from dcsep.data.audio import load_audio
+    from dcsep.data.datadir import DataDir
+    from dcsep.model import MODEL_KEYS, DeepClustering
+    from dcsep.train.config import ALL_KEYS
+    from dcsep.train.reporting import ProgressBar
+    from dcsep.utils import atomic_torch_save
+
+    conf = load_yaml(config)
+    check_keys(conf, ALL_KEYS, config)
+    model = DeepClustering.from_config({k: v for k, v in conf.items() if k in MODEL_KEYS}, where=config)
+    fe = model.frontend
+    dd = DataDir.load(data_dir)
+    utts = dd.utt_ids
+    if max_utts is not None:
+        if max_utts < 1:
+            raise ConfigError(f"--max-utts must be >= 1, got {max_utts}")
+        if max_utts < len(utts):
+            idx = np.unique(np.linspace(0, len(utts) - 1, max_utts).round().astype(int))
+            utts = [utts[i] for i in idx]
+    bar = ProgressBar(progress)
+
+    def wavs():
+        for i, utt in enumerate(utts, 1):
+            yield load_audio(dd.wav[utt], fs=fe.fs, name=f"{dd.path / 'wav.scp'}: {utt}")[0]
+            bar.update(i, len(utts), "utterances")
+
+    mean, std = fe.compute_stats(wavs())
+    bar.clear()
+    atomic_torch_save({"mean": mean, "std": std, "num_utts": len(utts)}, out)
+    return len(utts)
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        n = compute(args.data_dir, args.config, args.out, args.max_utts)
+    except DcsepError as e:
+        print(f"dcsep-stats: error: {e}", file=sys.stderr)
+        return 1
+    print(f"dcsep-stats: statistics of {n} utterances written to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
