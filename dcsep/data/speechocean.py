@@ -393,15 +393,6 @@ def scan_corpus(corpus_dir: str | Path, strict: bool = True) -> Corpus:
         unknown = sorted({u2s[u] for u in wav if u2s[u] not in s2g})
         if unknown:
             raise DataError(f"{d / 'spk2gender'}: {len(unknown)} speaker(s) of utt2spk missing, e.g. {unknown[0]}")
-        if strict:
-            exp = EXPECTED[split]
-            nspk = len(s2g)
-            if len(wav) != exp["utts"] or nspk != exp["speakers"]:
-                raise DataError(
-                    f"{d}: {len(wav)} utterances of {nspk} speakers found, the full corpus has "
-                    f"{exp['utts']} of {exp['speakers']}; pass allow_partial (--allow-partial true) "
-                    "to prepare a partial corpus"
-                )
         absent = []
         for utt, rel in wav.items():
             rel = rel.strip()
@@ -420,6 +411,15 @@ def scan_corpus(corpus_dir: str | Path, strict: bool = True) -> Corpus:
             if strict:
                 raise DataError(msg + "; is the WAVE/ dir complete?")
             problems.append(msg + "; skipped")
+        if strict:
+            exp = EXPECTED[split]
+            nspk = len(s2g)
+            if len(wav) != exp["utts"] or nspk != exp["speakers"]:
+                raise DataError(
+                    f"{d}: {len(wav)} utterances of {nspk} speakers found, the full corpus has "
+                    f"{exp['utts']} of {exp['speakers']}; pass allow_partial (--allow-partial true) "
+                    "to prepare a partial corpus"
+                )
 
     # audio files without a wav.scp line: speaker from the folder name
     listed_paths = {Path(u.path).resolve() for u in utts.values()}
