@@ -1,0 +1,204 @@
+"""DynamicMixDataset: item contract, distinct speakers, determinism per (seed, epoch), scaling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import harmonic_voice
+from torch.utils.data import DataLoader
+
+from dcsep.data import dynamic_mix
+from dcsep.data.dataset import collate
+from dcsep.data.dynamic_mix import DynamicMixDataset
+from dcsep.data.mixing import active_level, mix_sources
+from dcsep.errors import ConfigError, DataError
+
+FS = 8000
+
+
+def make_source_dir(root: Path, num_spk: int = 5, utts: int = 3, seed: int = 0, levels: bool = False,
+                    subtype: str = "PCM_16") -> Path:
+    """A dir of single-speaker utterances (0.6-1.2 s) with wav.scp, utt2spk [, utt2activlev]."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    wav, u2s, lev = [], [], []
+    for s in range(num_spk):
+        for k in range(utts):
+            utt = f"spk{s}_u{k}"
+            x = harmonic_voice(rng, 100 + 40 * s, rng.uniform(0.6, 1.2), FS) * rng.uniform(0.3, 3.0)
+            p = root / "wav" / f"{utt}.wav"
+            p.parent.mkdir(exist_ok=True)
+            sf.write(p, x, FS, subtype=subtype)
+            wav.append(f"{utt} {p}\n")
+            u2s.append(f"{utt} spk{s}\n")
+            if levels:
+                lev.append(f"{utt} {active_level(sf.read(p)[0], FS)!r}\n")
+    (root / "wav.scp").write_text("".join(wav))
+    (root / "utt2spk").write_text("".join(u2s))
+    if levels:
+        (root / "utt2activlev").write_text("".join(lev))
+    return root
+
+
+@pytest.fixture(scope="module")
+def src_dir(tmp_path_factory):
+    return make_source_dir(tmp_path_factory.mktemp("dm") / "sources")
+
+
+@pytest.mark.parametrize("num_spk", [2, 3])
+def test_item_contract(src_dir, num_spk):
+    ds = DynamicMixDataset(src_dir, num_spk=num_spk, chunk_samples=2000, epoch_size=12, seed=0, fs=FS)
+    assert len(ds) == 12
+    for i in range(len(ds)):
+        it = ds[i]
+        assert set(it) == {"mix", "sources"}
+        assert it["mix"].dtype == torch.float32 and it["sources"].dtype == torch.float32
+        L = it["mix"].shape[0]
+        assert it["mix"].shape == (L,) and it["sources"].shape == (num_spk, L)
+        assert L == ds.num_samples(i) == 2000  # every utterance is longer than the chunk
+        torch.testing.assert_close(it["sources"].sum(0), it["mix"], atol=1e-5, rtol=0)
+        peak = max(it["mix"].abs().max(), it["sources"].abs().max())
+        assert abs(float(peak) - 0.9) < 1e-5
+        d = ds.describe(i)
+        assert len(set(d["speakers"])) == num_spk
+
+
+def test_whole_utterances_are_cut_to_the_shortest(src_dir):
+    ds = DynamicMixDataset(src_dir, chunk_samples=None, seed=3, fs=FS)
+    assert len(ds) == 15  # one item per utterance by default
+    for i in range(5):
+        d = ds.describe(i)
+        lengths = [sf.info(ds.table.paths[ds.table.utts.index(u)]).frames for u in d["utts"]]
+        assert ds[i]["mix"].shape[0] == min(lengths)
+
+
+def test_default_epoch_size_covers_the_source_audio(src_dir):
+    ds = DynamicMixDataset(src_dir, chunk_samples=1000, fs=FS)
+    assert len(ds) == int(ds.table.lengths.sum()) // 1000
+
+
+def test_draws_depend_on_seed_epoch_and_index_only(src_dir):
+    a = DynamicMixDataset(src_dir, chunk_samples=1500, epoch_size=10, seed=5, fs=FS)
+    b = DynamicMixDataset(src_dir, chunk_samples=1500, epoch_size=10, seed=5, fs=FS)
+    a.set_epoch(4)
+    b.set_epoch(4)
+    first = [a[i] for i in range(10)]
+    for i in reversed(range(10)):  # another order, another instance: the same items
+        torch.testing.assert_close(b[i]["mix"], first[i]["mix"], rtol=0, atol=0)
+        torch.testing.assert_close(b[i]["sources"], first[i]["sources"], rtol=0, atol=0)
+    b.set_epoch(5)
+    assert [b.describe(i) for i in range(10)] != [a.describe(i) for i in range(10)]
+    c = DynamicMixDataset(src_dir, chunk_samples=1500, epoch_size=10, seed=6, fs=FS)
+    c.set_epoch(4)
+    assert [c.describe(i) for i in range(10)] != [a.describe(i) for i in range(10)]
+    # new combinations every epoch
+    combos = set()
+    for e in range(4):
+        a.set_epoch(e)
+        combos |= {tuple(sorted(a.describe(i)["utts"])) for i in range(10)}
+    assert len(combos) > 15
+
+
+@pytest.mark.parametrize("gain_range", [(0.0, 5.0), (2.0, 2.0), (-3.0, 1.0)])
+def test_gains_in_range_and_applied_like_the_fixed_sets(src_dir, gain_range):
+    ds = DynamicMixDataset(src_dir, chunk_samples=1200, epoch_size=20, gain_db_range=gain_range, seed=1, fs=FS)
+    lo, hi = gain_range
+    for i in range(20):
+        d = ds.describe(i)
+        g = d["gains_db"]
+        assert lo - 1e-12 <= g[0] - g[1] <= hi + 1e-12 and g[0] == -g[1]
+    # item 0 equals mix_sources on the same crops with the whole-utterance levels
+    d = ds.describe(0)
+    t = ds.table
+    idx = [t.utts.index(u) for u in d["utts"]]
+    segs = [sf.read(t.paths[j])[0][a:b] for j, (a, b) in zip(idx, d["crops"])]
+    full_levels = [active_level(sf.read(t.paths[j])[0], FS) for j in idx]
+    mix, srcs = mix_sources(segs, d["gains_db"], fs=FS, levels=full_levels)
+    np.testing.assert_allclose(ds[0]["mix"].numpy(), mix, atol=1e-6)
+    np.testing.assert_allclose(ds[0]["sources"].numpy(), srcs, atol=1e-6)
+
+
+def test_level_table_cache_and_lazy_reading_agree(src_dir, tmp_path):
+    with_levels = make_source_dir(tmp_path / "lev", levels=True)
+    a = DynamicMixDataset(src_dir, chunk_samples=1500, epoch_size=6, seed=2, fs=FS)
+    b = DynamicMixDataset(with_levels, chunk_samples=1500, epoch_size=6, seed=2, fs=FS, max_cache_mb=0)
+    assert a.table.audio is not None and a.table.audio.dtype == np.int16
+    assert b.table.audio is None
+    np.testing.assert_allclose(a.table.levels, b.table.levels, rtol=1e-12)
+    for i in range(6):
+        torch.testing.assert_close(a[i]["mix"], b[i]["mix"], rtol=0, atol=1e-7)
+
+
+def test_float_files_are_cached_as_float(tmp_path):
+    d = make_source_dir(tmp_path / "f", num_spk=2, utts=2, subtype="FLOAT")
+    ds = DynamicMixDataset(d, chunk_samples=1000, epoch_size=2, fs=FS)
+    assert ds.table.audio.dtype == np.float32
+
+
+def test_table_is_loaded_once_per_process(src_dir, monkeypatch):
+    DynamicMixDataset(src_dir, chunk_samples=1000, fs=FS)
+    calls = []
+    monkeypatch.setattr(dynamic_mix, "_build_table", lambda *a: calls.append(a))
+    DynamicMixDataset(src_dir, chunk_samples=4000, fs=FS)  # curriculum: a new chunk length, same sources
+    assert calls == []
+
+
+def test_dataloader_workers_give_the_same_batches(src_dir):
+    ds = DynamicMixDataset(src_dir, chunk_samples=1000, epoch_size=8, seed=4, fs=FS)
+    ds.set_epoch(2)
+    ref = collate([ds[i] for i in range(8)])
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
+    got = list(loader)
+    torch.testing.assert_close(torch.cat([b["mix"] for b in got]), ref["mix"], rtol=0, atol=0)
+
+
+def test_one_dominant_speaker_still_gives_distinct_speakers(tmp_path):
+    d = make_source_dir(tmp_path / "d", num_spk=3, utts=1)
+    # 200 more utterances of speaker 0 (the same file listed again)
+    lines = (d / "wav.scp").read_text().splitlines()
+    path0 = lines[0].split()[1]
+    (d / "wav.scp").write_text("\n".join(lines + [f"zz{k:03d} {path0}" for k in range(200)]) + "\n")
+    (d / "utt2spk").write_text((d / "utt2spk").read_text() + "".join(f"zz{k:03d} spk0\n" for k in range(200)))
+    ds = DynamicMixDataset(d, num_spk=3, chunk_samples=800, epoch_size=30, fs=FS)
+    for i in range(30):
+        assert sorted(ds.describe(i)["speakers"]) == ["spk0", "spk1", "spk2"]
+
+
+def test_errors(src_dir, tmp_path):
+    with pytest.raises(DataError, match=r"5 speaker\(s\), 6-speaker mixtures need at least 6"):
+        DynamicMixDataset(src_dir, num_spk=6, chunk_samples=100, fs=FS)
+    with pytest.raises(DataError, match=r"sample rate 8000 Hz, expected 16000 Hz"):
+        DynamicMixDataset(src_dir, chunk_samples=100, fs=16000)
+    with pytest.raises(ConfigError, match=r"gain_db_range: need finite lo <= hi"):
+        DynamicMixDataset(src_dir, chunk_samples=100, gain_db_range=(5, 0), fs=FS)
+    with pytest.raises(ConfigError, match=r"num_spk: an integer >= 2"):
+        DynamicMixDataset(src_dir, num_spk=1, chunk_samples=100, fs=FS)
+    with pytest.raises(ConfigError, match=r"epoch_size: a positive integer"):
+        DynamicMixDataset(src_dir, chunk_samples=100, epoch_size=0, fs=FS)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "wav.scp").write_text((src_dir / "wav.scp").read_text())
+    with pytest.raises(DataError, match=r"utt2spk: file not found; dynamic mixing needs the speaker"):
+        DynamicMixDataset(bare, chunk_samples=100, fs=FS)
+    ds = DynamicMixDataset(src_dir, chunk_samples=100, epoch_size=3, fs=FS)
+    with pytest.raises(IndexError):
+        ds[3]
+
+
+def test_trainer_config_accepts_the_dataset_keywords():
+    from dcsep.train.config import split_config
+
+    conf = {
+        "encoder": "blstm",
+        "encoder_conf": {"num_layers": 1, "hidden_units": 8, "embed_dim": 4},
+        "train_dataset": "dynamic_mix",
+        "train_dataset_conf": {"num_spk": 2, "gain_db_range": [0.0, 5.0], "epoch_size": 100},
+    }
+    _, cfg = split_config(conf)
+    assert cfg.train_dataset == "dynamic_mix"
+    with pytest.raises(ConfigError, match="bogus"):
+        split_config({**conf, "train_dataset_conf": {"bogus": 1}})
