@@ -296,6 +296,11 @@ def split_config(conf: dict, where: str = "<config>", check_model: bool = True) 
     if cfg.amp_dtype not in AMP_DTYPES:
         raise ConfigError(f"{where}: amp_dtype: unknown {cfg.amp_dtype!r}; choose one of: {', '.join(AMP_DTYPES)}")
     _check_curriculum(cfg, where)
+    for st in cfg.stages():
+        if st["batch_size"] % cfg.accum_grad:
+            raise ConfigError(
+                f"{where}: batch_size {st['batch_size']} must be divisible by accum_grad ({cfg.accum_grad})"
+            )
     _check_optim(cfg, where)
     _check_dataset(cfg, where)
     if check_model:

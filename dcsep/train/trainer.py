@@ -71,10 +71,12 @@ def frames_to_samples(frontend, frames: int) -> int:
     if not isinstance(hop, int) or hop < 1:
         raise ConfigError(f"frontend {type(frontend).__name__} has no hop_length; cannot convert frames to samples")
     n = max(1, frames * hop)
-    while n > hop and frontend.num_frames(n - hop) >= frames:
+    while n - hop >= 1 and frontend.num_frames(n - hop) >= frames:
         n -= hop
     while frontend.num_frames(n) < frames:
         n += hop
+    while n > 1 and frontend.num_frames(n - 1) >= frames:
+        n -= 1
     return n
 
 

@@ -1,0 +1,162 @@
+"""dcsep-train and dcsep-stats from the command line: success, and one-line errors before any training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from conftest import TINY_MODEL, make_tiny_corpus
+from dcsep.bin import stats as stats_cli
+from dcsep.bin import train as train_cli
+
+CONF = {**TINY_MODEL, "batch_size": 4, "chunk_frames": 40, "max_epochs": 1, "num_workers": 0}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    return make_tiny_corpus(root / "tr", num_utts=4, seed=0), make_tiny_corpus(root / "cv", num_utts=2, seed=1)
+
+
+def _yaml(path, conf):
+    path.write_text(yaml.safe_dump(conf))
+    return str(path)
+
+
+def _args(cfg, tr, cv, exp, *extra):
+    return ["--config", str(cfg), "--train-dir", str(tr), "--valid-dir", str(cv), "--exp-dir", str(exp),
+            "--no-progress", *extra]
+
+
+def test_train_cli(corpus, tmp_path, capsys):
+    cfg = _yaml(tmp_path / "train.yaml", CONF)
+    assert stats_cli.main(["--data-dir", str(corpus[0]), "--config", cfg, "--out", str(tmp_path / "st.pt"),
+                           "--max-utts", "2"]) == 0
+    st = torch.load(tmp_path / "st.pt", weights_only=True)
+    assert st["mean"].shape == (129,) and st["std"].shape == (129,) and st["num_utts"] == 2
+    exp = tmp_path / "exp"
+    assert train_cli.main(_args(cfg, *corpus, exp, "--stats", str(tmp_path / "st.pt"), "--seed", "7")) == 0
+    assert (exp / "model.pt").is_file() and (exp / "valid.loss.best.pt").is_file()
+    assert yaml.safe_load((exp / "config.yaml").read_text())["seed"] == 7
+    # a second run into the same exp dir needs --resume
+    capsys.readouterr()
+    assert train_cli.main(_args(cfg, *corpus, exp)) == 1
+    assert "--resume" in capsys.readouterr().err
+    assert train_cli.main(_args(cfg, *corpus, exp, "--resume")) == 0
+
+
+def _copy(src, dst):
+    dst.mkdir()
+    for name in ("wav.scp", "spk1.scp", "spk2.scp"):
+        (dst / name).write_text((src / name).read_text())
+    return dst
+
+
+def _replace(d, scp, path):
+    lines = (d / scp).read_text().splitlines()
+    utt = lines[1].split()[0]
+    lines[1] = f"{utt} {path}"
+    (d / scp).write_text("\n".join(lines) + "\n")
+    return utt
+
+
+def bad_missing_wav(tr, tmp):
+    d = _copy(tr, tmp / "d")
+    utt = _replace(d, "wav.scp", tmp / "gone.wav")
+    return d, [str(d / "wav.scp"), utt, "gone.wav", "file not found"]
+
+
+def bad_garbage_wav(tr, tmp):
+    d = _copy(tr, tmp / "d")
+    (tmp / "junk.wav").write_bytes(bytes(range(256)) * 20)
+    utt = _replace(d, "spk1.scp", tmp / "junk.wav")
+    return d, [str(d / "spk1.scp"), utt, "junk.wav", "cannot read audio"]
+
+
+def bad_sample_rate(tr, tmp):
+    d = _copy(tr, tmp / "d")
+    sf.write(tmp / "16k.wav", np.zeros(16000, np.float32), 16000)
+    utt = _replace(d, "wav.scp", tmp / "16k.wav")
+    return d, [str(d / "wav.scp"), utt, "sample rate 16000 Hz, expected 8000 Hz"]
+
+
+def bad_short_source(tr, tmp):
+    d = _copy(tr, tmp / "d")
+    sf.write(tmp / "short.wav", np.zeros(4000, np.float32), 8000)
+    utt = _replace(d, "spk2.scp", tmp / "short.wav")
+    return d, [str(d / "spk2.scp"), utt, "shorter than the mixture"]
+
+
+def bad_empty_dir(tr, tmp):
+    d = tmp / "d"
+    d.mkdir()
+    (d / "wav.scp").write_text("")
+    return d, [str(d / "wav.scp"), "empty list"]
+
+
+@pytest.mark.parametrize("make_bad", [bad_missing_wav, bad_garbage_wav, bad_sample_rate, bad_short_source, bad_empty_dir])
+@pytest.mark.parametrize("which", ["train", "valid"])
+def test_bad_data_dir(corpus, tmp_path, capsys, make_bad, which):
+    bad, needles = make_bad(corpus[0], tmp_path)
+    tr, cv = (bad, corpus[1]) if which == "train" else (corpus[0], bad)
+    cfg = _yaml(tmp_path / "train.yaml", CONF)
+    assert train_cli.main(_args(cfg, tr, cv, tmp_path / "exp")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dcsep-train: error: ")
+    for needle in needles:
+        assert needle in err[-1], (needle, err[-1])
+    assert not (tmp_path / "exp" / "checkpoints" / "checkpoint.pt").exists()
+    assert not (tmp_path / "exp" / "model.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "patch, needles",
+    [
+        ({"batch_sise": 4}, ["unknown key 'batch_sise'", "batch_size"]),
+        ({"batch_size": "four"}, ["batch_size must be int", "'four'"]),
+        ({"max_epochs": 1.5}, ["max_epochs must be int"]),
+        ({"optim": "adagrad"}, ["optim: unknown optimizer 'adagrad'", "adam, adamw, rmsprop, sgd"]),
+        ({"optim_conf": {"learning_rate": 0.1}}, ["optim_conf", "unknown key 'learning_rate'", "lr"]),
+        ({"scheduler": "cosine"}, ["unknown scheduler 'cosine'", "plateau"]),
+        ({"train_dataset": "shuffled"}, ["train_dataset", "chunks, dynamic_mix"]),
+        ({"curriculum": [{"epochs": 2}]}, ["curriculum[0]", "chunk_frames"]),
+        ({"encoder": "transformer"}, ["encoder", "unknown encoder 'transformer'", "blstm"]),
+        ({"encoder_conf": {"hidden_units": "many"}}, ["encoder_conf", "hidden_units"]),
+        ({"batch_size": 3, "accum_grad": 2}, ["batch_size 3", "divisible"]),
+    ],
+)
+def test_bad_config(corpus, tmp_path, capsys, patch, needles):
+    cfg = _yaml(tmp_path / "train.yaml", {**CONF, **patch})
+    assert train_cli.main(_args(cfg, *corpus, tmp_path / "exp")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dcsep-train: error: ")
+    assert cfg in err[0]
+    for needle in needles:
+        assert needle in err[0], (needle, err[0])
+    assert not (tmp_path / "exp").exists()
+
+
+def test_bad_yaml_syntax(corpus, tmp_path, capsys):
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text("batch_size: [4\n")
+    assert train_cli.main(_args(cfg, *corpus, tmp_path / "exp")) == 1
+    err = capsys.readouterr().err
+    assert str(cfg) in err and "invalid YAML" in err
+
+
+def test_bad_stats_file(corpus, tmp_path, capsys):
+    cfg = _yaml(tmp_path / "train.yaml", CONF)
+    torch.save({"mean": torch.zeros(10), "std": torch.ones(10)}, tmp_path / "st.pt")
+    assert train_cli.main(_args(cfg, *corpus, tmp_path / "exp", "--stats", str(tmp_path / "st.pt"))) == 1
+    err = capsys.readouterr().err
+    assert "st.pt" in err and "(129,)" in err
+
+
+def test_stats_cli_bad_dir(tmp_path, capsys):
+    cfg = _yaml(tmp_path / "c.yaml", CONF)
+    assert stats_cli.main(["--data-dir", str(tmp_path / "nope"), "--config", cfg, "--out", str(tmp_path / "s.pt")]) == 1
+    assert "dcsep-stats: error:" in capsys.readouterr().err
+    assert not (tmp_path / "s.pt").exists()

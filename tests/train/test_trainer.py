@@ -1,0 +1,208 @@
+"""The training loop: learning, outputs, best-N averaging, early stopping, non-finite losses."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+
+from dcsep.model import DeepClustering
+from dcsep.train import trainer as trainer_mod
+from dcsep.train.checkpoint import average_state_dicts, load_checkpoint
+from dcsep.train.config import split_config
+from dcsep.train.trainer import (
+    TrainingError,
+    epoch_batches,
+    frames_to_samples,
+    loss_from_outputs,
+    shard_batches,
+)
+
+from .helpers import assert_same_weights, config, make_data, model_state, train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_data(tmp_path_factory.mktemp("trainer"))
+
+
+@pytest.fixture(scope="module")
+def run4(data, tmp_path_factory):
+    """A 4-epoch run keeping the best 2 epochs."""
+    exp = tmp_path_factory.mktemp("run4")
+    summary = train(data, exp, config(max_epochs=4, keep_nbest=2))
+    return exp, summary
+
+
+def test_loss_goes_down(run4):
+    exp, summary = run4
+    hist = load_checkpoint(exp / "checkpoints" / "checkpoint.pt")["state"]["history"]
+    assert len(hist) == 4
+    assert hist[-1]["train_loss"] < 0.8 * hist[0]["train_loss"]
+    assert hist[-1]["valid_loss"] < hist[0]["valid_loss"]
+    assert summary["stop_reason"].startswith("reached max_epochs")
+
+
+def test_exp_dir_outputs(run4, data):
+    exp, summary = run4
+    model = DeepClustering.load(exp / "model.pt")
+    pkg = torch.load(exp / "model.pt", weights_only=True)
+    assert pkg["extra"]["train"]["best_epoch"] == summary["best_epoch"]
+    assert json.loads((exp / "train_summary.json").read_text()) == summary
+    # the stats were computed from the training data and saved with the model
+    assert not torch.equal(model.frontend.mean, torch.zeros_like(model.frontend.mean))
+    # config.yaml is the resolved config, valid as a training config again
+    conf = yaml.safe_load((exp / "config.yaml").read_text())
+    _, cfg = split_config(conf)
+    assert cfg.max_epochs == 4 and conf["encoder_conf"]["hidden_units"] == 16
+    log = (exp / "train.log").read_text()
+    assert "training summary:" in log and "frames/s" in log and "real time" in log
+    header = (exp / "scalars.csv").read_text().splitlines()[0]
+    assert header == "step,epoch,name,value"
+
+
+def test_best_n_and_average(run4):
+    exp, summary = run4
+    ckpt = load_checkpoint(exp / "checkpoints" / "checkpoint.pt")
+    hist = ckpt["state"]["history"]
+    ranked = sorted(hist, key=lambda h: (h["valid_loss"], h["epoch"]))[:2]
+    best = [h["epoch"] for h in ranked]
+    assert [e for _, e in ckpt["state"]["nbest"]] == best
+    assert sorted(p.name for p in (exp / "checkpoints").glob("epoch*.pt")) == sorted(f"epoch{e}.pt" for e in best)
+    states = [model_state(exp / "checkpoints" / f"epoch{e}.pt") for e in best]
+    assert_same_weights(model_state(exp / "valid.loss.best.pt"), states[0])
+    avg = model_state(exp / "model.pt")
+    for k, v in avg.items():
+        if torch.is_floating_point(v):
+            assert torch.allclose(v, (states[0][k] + states[1][k]) / 2, atol=1e-7)
+    assert summary["averaged_epochs"] == sorted(best)
+    assert summary["best_valid_loss"] == ranked[0]["valid_loss"]
+
+
+def test_average_state_dicts():
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(5)}
+    out = average_state_dicts([a, b])
+    assert torch.equal(out["w"], torch.tensor([2.0, 4.0])) and int(out["n"]) == 3
+
+
+def test_early_stopping(data, tmp_path):
+    # lr 0: the validation loss never improves after epoch 1
+    summary = train(data, tmp_path / "exp", config(max_epochs=10, patience=2, optim_conf={"lr": 0.0}))
+    assert summary["epochs"] == 3 and summary["best_epoch"] == 1
+    assert summary["stop_reason"].startswith("early stopping")
+
+
+def test_exp_dir_in_use(data, run4):
+    from dcsep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--resume"):
+        train(data, run4[0], config())
+
+
+class NaNLoss:
+    """Wraps loss_from_outputs to return NaN on chosen calls."""
+
+    def __init__(self, bad_calls):
+        self.bad = set(bad_calls)
+        self.calls = 0
+        self.orig = trainer_mod.loss_from_outputs
+
+    def __call__(self, model, V, *args):
+        loss = self.orig(model, V, *args)
+        self.calls += 1
+        if model.training and self.calls in self.bad:
+            return loss * float("nan")
+        return loss
+
+
+def test_nonfinite_batches_are_skipped(data, tmp_path, monkeypatch):
+    nan = NaNLoss({2, 6})
+    monkeypatch.setattr(trainer_mod, "loss_from_outputs", nan)
+    summary = train(data, tmp_path / "exp", config(max_epochs=2, nonfinite_max_fraction=0.5))
+    assert summary["nonfinite_batches"] == 2
+    model = DeepClustering.load(tmp_path / "exp" / "model.pt")
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    log = (tmp_path / "exp" / "train.log").read_text()
+    assert log.count("non-finite loss or gradient at epoch") == 2
+
+
+def test_nonfinite_consecutive_stop(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_mod, "loss_from_outputs", NaNLoss(range(1, 100)))
+    conf = config(nonfinite_max_consecutive=2, nonfinite_max_fraction=1.0)
+    with pytest.raises(TrainingError, match="3 consecutive batches with a non-finite loss"):
+        train(data, tmp_path / "exp", conf)
+
+
+def test_nonfinite_fraction_stop(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_mod, "loss_from_outputs", NaNLoss({1, 3}))
+    conf = config(nonfinite_max_fraction=0.3)  # 4 steps per epoch: the second bad batch is too many
+    with pytest.raises(TrainingError, match="2 of the epoch's 4 batches"):
+        train(data, tmp_path / "exp", conf)
+
+
+def test_curriculum_and_accum(data, tmp_path):
+    seen = {}
+
+    def hook(tr):
+        seen.setdefault(tr.state["epoch"], tr._train_set_chunk)
+
+    conf = config(curriculum=[{"epochs": 1, "chunk_frames": 20}, {"epochs": 1, "chunk_frames": 60, "batch_size": 2}],
+                  max_epochs=3, accum_grad=2)
+    summary = train(data, tmp_path / "exp", conf, step_hook=hook)
+    assert seen == {1: 19 * 64, 2: 59 * 64, 3: 59 * 64}
+    assert summary["epochs"] == 3
+
+
+def test_accum_grad_same_result(data, tmp_path):
+    # SGD: Adam would blow the float rounding of near-zero gradients up to lr-sized steps
+    conf = config(max_epochs=1, keep_nbest=1, optim="sgd", optim_conf={"lr": 0.1})
+    a = train(data, tmp_path / "a", conf)
+    b = train(data, tmp_path / "b", dict(conf, accum_grad=2))
+    sa, sb = model_state(tmp_path / "a" / "model.pt"), model_state(tmp_path / "b" / "model.pt")
+    for k in sa:
+        assert torch.allclose(sa[k], sb[k], atol=1e-6), k
+    assert math.isclose(a["best_valid_loss"], b["best_valid_loss"], rel_tol=1e-4)
+
+
+def test_stats_file_is_used(data, tmp_path):
+    from dcsep.bin.stats import compute
+
+    compute(str(data[0]), _write_yaml(tmp_path / "c.yaml", config()), str(tmp_path / "stats.pt"))
+    st = torch.load(tmp_path / "stats.pt", weights_only=True)
+    train(data, tmp_path / "exp", config(max_epochs=1), stats=tmp_path / "stats.pt")
+    model = DeepClustering.load(tmp_path / "exp" / "model.pt")
+    assert torch.equal(model.frontend.mean, st["mean"])
+
+
+def _write_yaml(path, conf):
+    path.write_text(yaml.safe_dump(conf))
+    return str(path)
+
+
+def test_frames_to_samples(tiny_model_config):
+    fe = DeepClustering.from_config(tiny_model_config).frontend
+    for frames in (1, 2, 100, 400):
+        n = frames_to_samples(fe, frames)
+        assert fe.num_frames(n) == frames and (n == 1 or fe.num_frames(n - 1) < frames)
+    assert frames_to_samples(fe, 100) == 6336
+
+
+def test_loss_from_outputs_matches_model(tiny_model_config):
+    torch.manual_seed(0)
+    model = DeepClustering.from_config(tiny_model_config)
+    src = torch.randn(2, 2, 3000)
+    lens = torch.tensor([3000, 2000])
+    V, spec, fl = model(src.sum(1), lens)
+    assert torch.allclose(loss_from_outputs(model, V, spec, fl, src), model.compute_loss(src.sum(1), src, lens))
+
+
+def test_batches_and_shards():
+    b = epoch_batches(10, 4, seed=0, epoch=1)
+    assert len(b) == 2 and len(set(b[0] + b[1])) == 8
+    assert b == epoch_batches(10, 4, seed=0, epoch=1) != epoch_batches(10, 4, seed=0, epoch=2)
+    shards = [shard_batches(b, r, 2, 2) for r in range(2)]
+    assert shards[0][0] == [[b[0][0]], [b[0][1]]] and shards[1][0] == [[b[0][2]], [b[0][3]]]
