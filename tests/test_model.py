@@ -108,7 +108,7 @@ def test_degenerate_input_stays_finite(tiny_model_config, case):
         V, spec, frames = model(mix)
         active = model.active_bins(spec, frames)
         refs = model.frontend.stft(sources[0]).abs()[None]
-        for name in ("kmeans", "spectral", "oracle_kmeans"):
+        for name in ("kmeans", "spectral", "oracle_kmeans", "oracle_spectral"):
             masks = model.build_clusterer(name, {"n_init": 1})(V, 2, active, frames, refs)
             assert torch.isfinite(masks).all()
             assert torch.equal(masks.sum(1), torch.ones_like(masks[:, 0]))
@@ -133,7 +133,7 @@ def test_separation_pipeline_shapes(tiny_model_config):
 def test_build_clusterer_errors(tiny_model_config):
     model = DeepClustering.from_config(tiny_model_config)
     assert type(model.build_clusterer("spectral", {"affinity": "linear"})).registry_name == "spectral"
-    with pytest.raises(ConfigError, match="unknown clusterer 'agglo'; choose one of: kmeans, oracle_kmeans, spectral"):
+    with pytest.raises(ConfigError, match="unknown clusterer 'agglo'; choose one of: kmeans, oracle_kmeans, oracle_spectral, spectral"):
         model.build_clusterer("agglo")
 
 

@@ -14,7 +14,7 @@ BUILTINS = {
     "frontend": {"stft"},
     "encoder": {"blstm", "conv_blstm"},
     "loss": {"lowrank_affinity", "naive_affinity"},
-    "clusterer": {"kmeans", "spectral", "oracle_kmeans"},
+    "clusterer": {"kmeans", "spectral", "oracle_kmeans", "oracle_spectral"},
 }
 
 

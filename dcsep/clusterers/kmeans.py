@@ -199,7 +199,8 @@ class KMeansClusterer(Clusterer):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_init={self.n_init}, max_iter={self.max_iter}, tol={self.tol}, seed={self.seed})"
 
-    def _kmeans(self, X: torch.Tensor, k: int, w: torch.Tensor) -> torch.Tensor:
+    def fit_labels(self, X: torch.Tensor, k: int, w: torch.Tensor) -> torch.Tensor:
+        """X: (R, N, K) embeddings, w: (R, N) fitting weights -> labels (R, N) in [0, k)."""
         return kmeans(X, k, w, self.n_init, self.max_iter, self.tol, self.seed)[0]
 
     @torch.no_grad()
@@ -207,7 +208,7 @@ class KMeansClusterer(Clusterer):
         check_call(V, num_spk)
         b, t, f, k = V.shape
         w = fit_weights((b, t, f), active, lengths, V.device)  # (B, N)
-        labels = self._kmeans(V.reshape(b, t * f, k), num_spk, w)
+        labels = self.fit_labels(V.reshape(b, t * f, k), num_spk, w)
         return labels_to_masks(labels.reshape(b, t, f), num_spk, lengths)
 
 
@@ -258,12 +259,12 @@ class OracleKMeansClusterer(KMeansClusterer):
         b, t, f, k = V.shape
         if refs is None:
             raise ConfigError(
-                "clusterer 'oracle_kmeans' needs the reference sources (refs, (B, C, T, F) magnitudes): "
+                f"clusterer {self.registry_name!r} needs the reference sources (refs, (B, C, T, F) magnitudes): "
                 "give the references (e.g. dcsep-decode --ref DATADIR) or choose 'kmeans' or 'spectral'"
             )
         if refs.shape != (b, num_spk, t, f):
             raise ValueError(
-                f"oracle_kmeans: refs must have shape (B, num_spk, T, F) = {(b, num_spk, t, f)}, got {tuple(refs.shape)}"
+                f"{self.registry_name}: refs must have shape (B, num_spk, T, F) = {(b, num_spk, t, f)}, got {tuple(refs.shape)}"
             )
         device = V.device
         w = fit_weights((b, t, f), active, lengths, device).reshape(b, t, f)  # (B, T, F)
@@ -281,7 +282,7 @@ class OracleKMeansClusterer(KMeansClusterer):
         Vc = chunks(V.detach().float())  # (R, L*F, K) with R = B * nc chunks
         wc = with_fallback(chunks(w[..., None])[..., 0], chunks(valid[..., None])[..., 0])  # (R, L*F)
         ibm_c = chunks(ibm[..., None])[..., 0]  # (R, L*F)
-        labels = self._kmeans(Vc, num_spk, wc)  # (R, L*F)
+        labels = self.fit_labels(Vc, num_spk, wc)  # (R, L*F)
         # agreement[r, i, j]: fitted bins of chunk r in cluster i whose ideal label is j
         oh_lab = torch.nn.functional.one_hot(labels, num_spk).to(wc.dtype) * wc[..., None]  # (R, L*F, C)
         oh_ibm = torch.nn.functional.one_hot(ibm_c, num_spk).to(wc.dtype)  # (R, L*F, C)

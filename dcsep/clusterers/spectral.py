@@ -23,6 +23,10 @@ paper's formula as printed, A = V V^T; there, bins whose degree is below
 ``eps`` times the largest degree (possible only with negative affinities)
 are left out of the fit and labelled by projection.
 
+``spectral`` clusters each utterance as a whole ("global"); ``oracle_spectral``
+clusters each chunk of ``chunk_frames`` frames and aligns the chunks to the
+reference sources as ``oracle_kmeans`` does (the paper's "DC oracle spectral").
+
 Reference: Hershey et al., "Deep clustering: discriminative embeddings for
 segmentation and separation", ICASSP 2016 (section on spectral clustering),
 and Ng, Jordan and Weiss, "On spectral clustering", NIPS 2001 (row normalisation).
@@ -36,7 +40,7 @@ import torch
 from typeguard import typechecked
 
 from dcsep.clusterers.abs import Clusterer, fit_weights, labels_to_masks, with_fallback
-from dcsep.clusterers.kmeans import check_call, check_kmeans_args, kmeans
+from dcsep.clusterers.kmeans import OracleKMeansClusterer, check_call, check_kmeans_args, kmeans
 from dcsep.registry import CLUSTERERS
 
 AFFINITIES = ("shifted", "linear")
@@ -144,11 +148,55 @@ class SpectralClusterer(Clusterer):
             f"n_init={self.n_init}, max_iter={self.max_iter}, tol={self.tol}, seed={self.seed})"
         )
 
+    def fit_labels(self, X: torch.Tensor, k: int, w: torch.Tensor) -> torch.Tensor:
+        """X: (R, N, K) embeddings, w: (R, N) fitting weights -> labels (R, N) in [0, k)."""
+        U, w = spectral_embedding(X, w, self.num_vectors or k, self.affinity, self.eps)  # (R, N, m)
+        return kmeans(U, k, w, self.n_init, self.max_iter, self.tol, self.seed)[0]
+
     @torch.no_grad()
     def __call__(self, V, num_spk, active=None, lengths=None, refs=None):
         check_call(V, num_spk)
         b, t, f, k = V.shape
         w = fit_weights((b, t, f), active, lengths, V.device)  # (B, N)
-        U, w = spectral_embedding(V.reshape(b, t * f, k), w, self.num_vectors or num_spk, self.affinity, self.eps)
-        labels, _ = kmeans(U, num_spk, w, self.n_init, self.max_iter, self.tol, self.seed)  # (B, N)
+        labels = self.fit_labels(V.reshape(b, t * f, k), num_spk, w)  # (B, N)
         return labels_to_masks(labels.reshape(b, t, f), num_spk, lengths)
+
+
+@CLUSTERERS.register("oracle_spectral")
+class OracleSpectralClusterer(OracleKMeansClusterer):
+    """The paper's "DC oracle spectral": ``spectral`` on each chunk, chunks aligned to the references.
+
+    As ``oracle_kmeans`` (chunks of ``chunk_frames`` frames, each chunk's
+    clusters matched to the reference sources by the best permutation), with
+    the spectral step of ``spectral`` before the k-means of each chunk.
+
+    Args:
+        chunk_frames: chunk length in frames (100 in the paper).
+        num_vectors, affinity, eps, n_init, max_iter, tol, seed: as for ``spectral``.
+    """
+
+    needs_refs = True
+    fit_labels = SpectralClusterer.fit_labels
+
+    @typechecked
+    def __init__(
+        self,
+        chunk_frames: int = 100,
+        num_vectors: int | None = None,
+        affinity: str = "shifted",
+        eps: float = 1e-6,
+        n_init: int = 3,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        seed: int = 0,
+    ):
+        spectral = SpectralClusterer(num_vectors, affinity, eps, n_init, max_iter, tol, seed)  # checks the values
+        super().__init__(chunk_frames=chunk_frames, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+        self.num_vectors, self.affinity, self.eps = spectral.num_vectors, spectral.affinity, spectral.eps
+
+    def __repr__(self) -> str:
+        return (
+            f"OracleSpectralClusterer(chunk_frames={self.chunk_frames}, num_vectors={self.num_vectors}, "
+            f"affinity={self.affinity!r}, eps={self.eps}, n_init={self.n_init}, max_iter={self.max_iter}, "
+            f"tol={self.tol}, seed={self.seed})"
+        )

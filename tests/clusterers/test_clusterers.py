@@ -72,25 +72,27 @@ def test_fit_on_active_apply_to_all(name):
     assert same_partition(masks[1, :, :13].argmax(0), labels[1, :13])
 
 
-def test_oracle_aligns_chunks():
+@pytest.mark.parametrize("name", ["oracle_kmeans", "oracle_spectral"])
+def test_oracle_aligns_chunks(name):
     """Speaker identities swap embeddings between chunks: global clustering is wrong, the oracle is exact."""
     V, labels, refs = separable(1, 40, 10, 4, 2, seed=5, noise=0.05)
     flip = (torch.arange(40) // 10) % 2 == 1  # chunks 2 and 4 of 10 frames
     V2 = V.clone()
     V2[:, flip] = V[:, flip][..., [1, 0, 2, 3]]  # there speaker 0 sits near e1 and speaker 1 near e0
-    oracle = CLUSTERERS.get("oracle_kmeans")(chunk_frames=10, n_init=1)(V2, 2, refs=refs)
+    oracle = CLUSTERERS.get(name)(chunk_frames=10, n_init=1)(V2, 2, refs=refs)
     assert torch.equal(oracle.argmax(1), labels)
-    oracle_whole = CLUSTERERS.get("oracle_kmeans")(chunk_frames=1000, n_init=1)(V2, 2, refs=refs)
+    oracle_whole = CLUSTERERS.get(name)(chunk_frames=1000, n_init=1)(V2, 2, refs=refs)
     assert not torch.equal(oracle_whole.argmax(1), labels)
 
 
-def test_oracle_needs_refs():
+@pytest.mark.parametrize("name", ["oracle_kmeans", "oracle_spectral"])
+def test_oracle_needs_refs(name):
     V, _, refs = separable(1, 5, 4, 3, 2)
-    with pytest.raises(ConfigError, match="'oracle_kmeans' needs the reference sources"):
-        CLUSTERERS.get("oracle_kmeans")()(V, 2)
+    with pytest.raises(ConfigError, match=f"'{name}' needs the reference sources"):
+        CLUSTERERS.get(name)()(V, 2)
     with pytest.raises(ValueError, match=r"refs must have shape \(B, num_spk, T, F\) = \(1, 3, 5, 4\), got \(1, 2, 5, 4\)"):
-        CLUSTERERS.get("oracle_kmeans")()(V, 3, refs=refs)
-    assert CLUSTERERS.get("oracle_kmeans").needs_refs
+        CLUSTERERS.get(name)()(V, 3, refs=refs)
+    assert CLUSTERERS.get(name).needs_refs
     assert not CLUSTERERS.get("kmeans").needs_refs and not CLUSTERERS.get("spectral").needs_refs
 
 
@@ -227,6 +229,9 @@ def test_bad_config(name, conf, pattern):
         ("spectral", {"eps": 2.0}, r"eps must be in \(0, 1\)"),
         ("oracle_kmeans", {"chunk_frames": 0}, "chunk_frames must be >= 1"),
         ("oracle_kmeans", {"chunk_frames": 1.5}, "chunk_frames"),
+        ("oracle_spectral", {"chunk_frames": 0}, "chunk_frames must be >= 1"),
+        ("oracle_spectral", {"affinity": "rbf"}, "affinity must be one of"),
+        ("oracle_spectral", {"num_vectors": -1}, "num_vectors must be >= 1"),
     ],
 )
 def test_bad_specific_config(name, conf, pattern):
