@@ -11,3 +11,11 @@ class ConfigError(DcsepError, ValueError):
 
 class DataError(DcsepError, ValueError):
     """Input data (audio, scp lists, data dirs) is missing or invalid."""
+
+
+class OutputError(DcsepError, OSError):
+    """An output file could not be written (disk full, no permission, ...).
+
+    Files are written through a temporary file and a rename, so the previous
+    version of the file, if any, is still in place.
+    """

@@ -6,6 +6,7 @@ import os
 import pickle
 import random
 import re
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,23 +20,66 @@ def atomic_path(path: str | Path):
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.
 
     On any error the temporary file is removed and ``path`` keeps its old
-    content. The rename is atomic on POSIX file systems.
+    content. The rename is atomic on POSIX file systems. A failed write (disk
+    full, no permission, ...) raises :class:`~dcsep.errors.OutputError`
+    naming ``path``. A process killed mid-write leaves a hidden temporary
+    ``.<name>.<random>.tmp`` next to ``path`` (see :func:`remove_stale_temp_files`).
     """
+    from dcsep.errors import DcsepError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise _output_error(path, e) from e
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
+        # Writers report a full disk as OSError (ENOSPC) or, like torch.save and
+        # libsndfile, as a RuntimeError with an obscure text.
+        if isinstance(e, (OSError, RuntimeError)) and not isinstance(e, DcsepError):
+            raise _output_error(path, e) from e
         raise
+
+
+TMP_SUFFIX = ".tmp"
+
+
+def _output_error(path: Path, e: BaseException):
+    from dcsep.errors import OutputError
+
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else (str(e).strip().splitlines() or [""])[0]
+    reason = reason or type(e).__name__
+    try:
+        free = shutil.disk_usage(path.parent if path.parent.exists() else ".").free
+        space = f"; {free / 2**20:.1f} MiB free there" if free < 2**30 else ""
+    except OSError:
+        space = ""
+    keep = "the previous file is unchanged" if path.exists() else "nothing was written"
+    return OutputError(f"{path}: cannot write: {reason}{space}; {keep}")
+
+
+def remove_stale_temp_files(directory: str | Path, name: str = "*") -> list[Path]:
+    """Delete temporary files that :func:`atomic_path` left in ``directory`` when
+    a process was killed mid-write (only for files named ``name``; call it only
+    where no other process is writing). Returns the removed paths."""
+    removed = []
+    for p in Path(directory).glob(f".{name}.*{TMP_SUFFIX}"):
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
 
 
 def atomic_torch_save(obj, path: str | Path) -> None:
