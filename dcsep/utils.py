@@ -38,6 +38,8 @@ def atomic_path(path: str | Path):
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        os.chmod(tmp, _default_mode(path))
         os.replace(tmp, path)
     except BaseException as e:
         try:
@@ -52,6 +54,27 @@ def atomic_path(path: str | Path):
 
 
 TMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(path: Path) -> int:
+    """The mode of the file being replaced, else what ``open(path, "w")`` would give."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def _output_error(path: Path, e: BaseException):

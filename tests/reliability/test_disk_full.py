@@ -203,3 +203,21 @@ def test_real_full_tmpfs(tmp_path):
     assert lines[1].startswith("wav OutputError D/a.wav: cannot write: "), lines
     assert "the previous file is unchanged" in lines[0] and "MiB free there" in lines[0]
     assert lines[2] == "left: ['a.wav', 'ckpt.pt']"
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    """The temporary file is private (mkstemp); the result must not be."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_wav(tmp_path / "a.wav", np.zeros(10, np.float32), 8000)
+        atomic_torch_save({"x": torch.zeros(1)}, tmp_path / "m.pt")
+        atomic_write_text(tmp_path / "t.txt", "x")
+        for name in ("a.wav", "m.pt", "t.txt"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+        os.chmod(tmp_path / "a.wav", 0o640)  # replacing a file keeps its mode
+        write_wav(tmp_path / "a.wav", np.ones(10, np.float32) * 0.1, 8000)
+        assert (tmp_path / "a.wav").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
