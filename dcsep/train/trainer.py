@@ -23,6 +23,7 @@ single process with the same global batch.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 import yaml
 from torch.utils.data import DataLoader
+from typeguard import TypeCheckError
 
 import dcsep
 from dcsep.data.dataset import ChunkDataset, FixedChunkDataset, WorkerInit, collate, scan_datadir
@@ -54,6 +56,13 @@ from dcsep.train.checkpoint import (
 from dcsep.train.config import OPTIMIZERS, SCHEDULERS, TrainConfig, dynamic_mix_class, resolved_config
 from dcsep.train.reporting import ProgressBar, ScalarWriter, close_logger, memory_summary, setup_logger
 from dcsep.utils import atomic_write_text, seed_everything
+
+
+#: training keys that may change between a run and its resumption without changing the result
+RESUMABLE_KEYS = (
+    "max_epochs", "patience", "num_workers", "log_interval", "save_interval_steps", "keep_nbest",
+    "nonfinite_max_consecutive", "nonfinite_max_fraction", "stats_max_utts", "init_model", "valid_batch_size",
+)
 
 
 class TrainingError(DcsepError, RuntimeError):
@@ -313,14 +322,17 @@ class Trainer:
             return lambda done, total: pb.update(done, total, f"checking {what}")
 
         self.log.info("checking the training data in %s", self.train_dir)
+        self._train_set = None
+        self._train_set_chunk = None
         if cfg.train_dataset == "chunks":
             self.train_utts = scan_datadir(self.train_dir, fs, require_sources=True, progress=progress("train"))
             hours = sum(u.num_samples for u in self.train_utts) / fs / 3600
             self.log.info("train: %d mixtures, %.2f h, %d speakers", len(self.train_utts), hours,
                           len(self.train_utts[0].sources))
-        else:
-            self.train_utts = scan_datadir(self.train_dir, fs, require_sources=False, progress=progress("train"))
-            self.log.info("train: %d single-speaker utterances (dynamic mixing)", len(self.train_utts))
+        else:  # the dataset checks its dir (and caches the audio) when built
+            self.train_utts = []
+            ds = self.train_set(frames_to_samples(self.model.frontend, cfg.stages()[0]["chunk_frames"]))
+            self.log.info("train: dynamic mixing of %s, %d items per epoch", self.train_dir, len(ds))
         pb.clear()
         self.log.info("checking the validation data in %s", self.valid_dir)
         self.valid_utts = scan_datadir(self.valid_dir, fs, require_sources=True, progress=progress("valid"))
@@ -335,8 +347,6 @@ class Trainer:
             len(self.valid_set),
             "whole utterances" if valid_chunk is None else f"chunks of {cfg.valid_chunk_frames} frames",
         )
-        self._train_set = None
-        self._train_set_chunk = None
 
     def train_set(self, chunk_samples: int):
         """The training dataset for a chunk length (rebuilt when the curriculum changes it)."""
@@ -349,12 +359,16 @@ class Trainer:
                 )
             else:
                 cls = dynamic_mix_class(self.config_path or "<config>")
+                params = inspect.signature(cls.__init__).parameters
+                conf = {  # YAML has no tuples
+                    k: tuple(v) if isinstance(v, list) and k in params and isinstance(params[k].default, tuple) else v
+                    for k, v in cfg.train_dataset_conf.items()
+                }
                 try:
                     self._train_set = cls(
-                        data_dir=self.train_dir, chunk_samples=chunk_samples, seed=cfg.seed, fs=self.model.fs,
-                        **cfg.train_dataset_conf,
+                        data_dir=self.train_dir, chunk_samples=chunk_samples, seed=cfg.seed, fs=self.model.fs, **conf
                     )
-                except (TypeError, ValueError) as e:
+                except (TypeError, ValueError, TypeCheckError) as e:
                     if isinstance(e, DcsepError):
                         raise
                     raise ConfigError(f"{self.config_path or '<config>'}: train_dataset_conf: {e}") from None
@@ -379,8 +393,8 @@ class Trainer:
 
     def _compute_stats(self):
         cfg, fs = self.cfg, self.model.fs
-        n = min(cfg.stats_max_utts, len(self.train_utts))
         if cfg.train_dataset == "chunks":
+            n = min(cfg.stats_max_utts, len(self.train_utts))
             from dcsep.data.audio import load_audio
 
             pick = np.random.default_rng([cfg.seed, 3]).permutation(len(self.train_utts))[:n]
@@ -390,7 +404,7 @@ class Trainer:
         else:
             ds = self.train_set(frames_to_samples(self.model.frontend, self.cfg.stages()[0]["chunk_frames"]))
             ds.set_epoch(0)
-            n = min(n, len(ds))
+            n = min(cfg.stats_max_utts, len(ds))
             wavs = (ds[i]["mix"] for i in range(n))
             what = f"{n} dynamically mixed training chunks"
         self.log.info("computing feature statistics from %s (pass --stats to reuse a file)", what)
@@ -435,7 +449,10 @@ class Trainer:
                     f"{path}: the checkpoint's {key} ({old.get(key)!r}) differs from the config's "
                     f"({self.full_config.get(key)!r}); a run cannot be resumed with another model"
                 )
-        changed = sorted(k for k in self.full_config if k not in MODEL_KEYS and old.get(k) != self.full_config[k])
+        changed = sorted(
+            k for k in self.full_config
+            if k not in MODEL_KEYS and k not in RESUMABLE_KEYS and old.get(k) != self.full_config[k]
+        )
         if changed:
             self.log.warning("resuming with changed training keys (the run is no longer reproducible): %s",
                              ", ".join(changed))
@@ -446,6 +463,10 @@ class Trainer:
         if self.scaler is not None and ckpt["scaler"]:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.state.update(ckpt["state"])
+        st = self.state
+        if st["finished"] and st["stop_reason"].startswith("reached max_epochs") and st["epoch"] <= self.cfg.max_epochs:
+            self.log.info("max_epochs raised to %d: training goes on from epoch %d", self.cfg.max_epochs, st["epoch"])
+            st.update(finished=False, stop_reason="")
         rng = ckpt["rng"]
         if len(rng) != self.env.world_size:
             self.log.warning("checkpoint written by %d process(es), resuming with %d: RNG states of rank 0 reused",
@@ -453,7 +474,6 @@ class Trainer:
         set_rng_state(rng[self.env.rank] if len(rng) == self.env.world_size else rng[0])
         if self.scalars is not None:
             self.scalars.truncate(self.state["scalar_rows"])
-        st = self.state
         self.log.info(
             "resumed from %s: epoch %d, step %d of the epoch, global step %d%s",
             path, st["epoch"], st["epoch_step"], st["global_step"], " (finished)" if st["finished"] else "",
@@ -491,7 +511,9 @@ class Trainer:
         steps = shard_batches(batches, env.rank, env.world_size, cfg.accum_grad)
         num_steps = len(steps)
         start = st["epoch_step"]
-        if start == 0:
+        if start > 0:
+            self.log.info("epoch %d/%d: continuing at step %d of %d", epoch, cfg.max_epochs, start, num_steps)
+        else:
             self.log.info(
                 "epoch %d/%d: %d items of %d frames, %d steps of %d (lr %.3g)",
                 epoch, cfg.max_epochs, len(dataset), stage["chunk_frames"], num_steps, batch, self._lr(),

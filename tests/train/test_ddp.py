@@ -48,3 +48,21 @@ def test_two_processes_match_one(tmp_path):
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
     # only rank 0 writes: one log, and its lines come from rank 0
     assert "2 process(es)" in (tmp_path / "ddp" / "train.log").read_text()
+
+
+def _spawned_sum(out_dir):
+    from dcsep.train import distributed
+
+    env = distributed.setup(0)
+    try:
+        total = env.all_reduce_sum([float(env.rank + 1)])
+        (out_dir / f"rank{env.rank}").write_text(f"{env.world_size} {total[0]}")
+    finally:
+        distributed.cleanup()
+
+
+def test_spawn_sets_up_a_process_group(tmp_path):
+    from dcsep.train import distributed
+
+    distributed.spawn(_spawned_sum, 2, (tmp_path,))
+    assert (tmp_path / "rank0").read_text() == "2 3.0" == (tmp_path / "rank1").read_text()

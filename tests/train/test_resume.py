@@ -100,6 +100,13 @@ def test_resume_finished_run_is_idempotent(data, reference, tmp_path):
     assert_same_weights(model_state(exp / "model.pt"), before)
 
 
+def test_raise_max_epochs_and_resume(data, reference, tmp_path):
+    exp = tmp_path / "exp"
+    assert train(data, exp, dict(CONF, max_epochs=2))["epochs"] == 2
+    assert train(data, exp, CONF, resume=True)["epochs"] == 3
+    assert_same_weights(model_state(exp / "model.pt"), model_state(reference[0] / "model.pt"))
+
+
 def test_resume_with_another_model_fails(data, reference, tmp_path):
     from dcsep.errors import ConfigError
 

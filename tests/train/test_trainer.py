@@ -206,3 +206,43 @@ def test_batches_and_shards():
     assert b == epoch_batches(10, 4, seed=0, epoch=1) != epoch_batches(10, 4, seed=0, epoch=2)
     shards = [shard_batches(b, r, 2, 2) for r in range(2)]
     assert shards[0][0] == [[b[0][0]], [b[0][1]]] and shards[1][0] == [[b[0][2]], [b[0][3]]]
+
+
+def _single_speaker_dir(corpus, out):
+    """wav.scp + utt2spk of the tiny corpus's sources: 4 speakers (two per f0 range)."""
+    out.mkdir()
+    wav, u2s = [], []
+    for c in (1, 2):
+        for line in (corpus / f"spk{c}.scp").read_text().splitlines():
+            utt, path = line.split(maxsplit=1)
+            sid = f"s{c}{int(utt[-1]) % 2}"
+            wav.append(f"{sid}-{utt} {path}")
+            u2s.append(f"{sid}-{utt} {sid}")
+    (out / "wav.scp").write_text("\n".join(sorted(wav)) + "\n")
+    (out / "utt2spk").write_text("\n".join(sorted(u2s)) + "\n")
+    return out
+
+
+def test_dynamic_mix_training_resumes_bit_identically(data, tmp_path):
+    pytest.importorskip("dcsep.data.dynamic_mix")
+    from .helpers import KillAt
+
+    src = _single_speaker_dir(data[0], tmp_path / "single")
+    conf = config(train_dataset="dynamic_mix", train_dataset_conf={"epoch_size": 12, "gain_db_range": [0, 5]},
+                  max_epochs=2, save_interval_steps=2)
+    ref = train((src, data[1]), tmp_path / "ref", conf)
+    assert ref["steps"] == 6 and ref["epochs"] == 2
+    with pytest.raises(KillAt.Killed):
+        train((src, data[1]), tmp_path / "exp", conf, step_hook=KillAt(5))
+    train((src, data[1]), tmp_path / "exp", conf, resume=True)
+    assert_same_weights(model_state(tmp_path / "exp" / "model.pt"), model_state(tmp_path / "ref" / "model.pt"))
+
+
+def test_dynamic_mix_bad_conf(data, tmp_path):
+    pytest.importorskip("dcsep.data.dynamic_mix")
+    from dcsep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown key 'epochs_size'"):
+        split_config(config(train_dataset="dynamic_mix", train_dataset_conf={"epochs_size": 3}), "t.yaml")
+    with pytest.raises(ConfigError, match="chunk_samples is set by the trainer"):
+        split_config(config(train_dataset="dynamic_mix", train_dataset_conf={"chunk_samples": 3}), "t.yaml")
