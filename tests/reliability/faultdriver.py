@@ -18,11 +18,14 @@ Kill points (``"kill": [kind, target, k]``, ``k`` counted from 1 within the atte
 * ``["before_step", "", k]``: before the k-th training step;
 * ``["validate", "", k]``: at the start of the k-th validation;
 * ``["scalars", "", k]``: in the middle of writing the k-th row of scalars.csv;
+* ``["half_row", "", k]``: dcsep-score writes half of its k-th scores.tsv row;
 * ``["call", "module:attr", k]``: at the k-th call of that function.
 
 Each attempt's outcome (``killed``, exit code, stderr tail) and the check that
 every ``*.pt`` file left on disk loads with ``weights_only=True`` go to the
-report JSON. Attempt ``i > 0`` gets ``resume_args`` appended.
+report JSON (with ``check_scps``: also that every wav listed in an scp reads
+completely; with ``snapshot_mtimes``: the mtime of every file). Attempt
+``i > 0`` gets ``resume_args`` appended.
 """
 
 from __future__ import annotations
@@ -144,6 +147,21 @@ class Hooks:
                 return real_add(writer, step, epoch, scalars)
 
             ScalarWriter.add = add
+        elif kind == "half_row":  # dcsep-score: half of the k-th scores.tsv row reaches the disk
+            import dcsep.bin.score as score
+
+            real_row = score.format_row
+            real_fsync = os.fsync
+
+            def format_row(*a, **k):
+                line = real_row(*a, **k)
+                self.count += 1
+                if self.count == self.k:
+                    os.fsync = lambda fd: (real_fsync(fd), _die())
+                    return line[: len(line) // 2]
+                return line
+
+            score.format_row = format_row
         elif kind == "call":
             mod, attr = self.target.split(":")
             owner = importlib.import_module(mod)
@@ -177,6 +195,24 @@ def check_files(root: Path) -> dict:
             except Exception as e:  # noqa: BLE001 - reported to the test
                 bad.append(f"{p.relative_to(root)}: {type(e).__name__}: {str(e)[:200]}")
     return {"bad": bad, "loaded": loaded, "temps": temps}
+
+
+def check_scps(root: Path) -> list[str]:
+    """Every wav listed in an scp under root must read completely."""
+    from dcsep.data.audio import load_audio
+    from dcsep.errors import DataError
+
+    bad = []
+    for scp in sorted(root.glob("*.scp")):
+        for line in scp.read_text(encoding="utf-8").splitlines():
+            parts = line.split(maxsplit=1)
+            if len(parts) != 2 or not parts[1].endswith(".wav"):
+                continue
+            try:
+                load_audio(parts[1], name=parts[0])
+            except DataError as e:
+                bad.append(f"{scp.name}: {e}")
+    return bad
 
 
 def run_attempt(entry: str, argv: list[str], kill, log_path: Path) -> dict:
@@ -234,6 +270,8 @@ def main(plan_path: str) -> int:
             res = run_attempt(group["entry"], argv, kill, Path(plan["log"]))
             if check_root.exists():
                 res["files"] = check_files(check_root)
+            if group.get("check_scps") and check_root.exists():
+                res["bad_scp_entries"] = check_scps(check_root)
             if group.get("snapshot_mtimes"):
                 res["mtimes"] = {
                     str(p.relative_to(check_root)): p.stat().st_mtime_ns

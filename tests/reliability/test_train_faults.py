@@ -66,7 +66,8 @@ def train_argv(corpus, exp: Path, *extra) -> list[str]:
 def run_driver(tmp_path: Path, groups: list[dict]) -> list[list[dict]]:
     plan = {
         # torch._dynamo: imported by the first torch optimizer, seconds each time otherwise
-        "preload": ["torch._dynamo", "dcsep.bin.train", "dcsep.train.trainer", "dcsep.bin.decode", "dcsep.bin.score"],
+        "preload": ["torch._dynamo", "dcsep.bin.train", "dcsep.train.trainer", "dcsep.bin.decode", "dcsep.bin.score",
+                    "dcsep.separate", "dcsep.metrics", "fast_bss_eval", "mir_eval"],
         "groups": groups,
         "log": str(tmp_path / "driver.log"),
         "report": str(tmp_path / "report.json"),
