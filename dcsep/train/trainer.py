@@ -259,6 +259,8 @@ class Trainer:
         self.model = DeepClustering.from_config(self.model_conf, where=self.config_path or "<config>")
         self.full_config = resolved_config(self.model.config, cfg)
         self.amp_enabled = cfg.amp and env.device.type == "cuda"
+        if env.device.type == "cpu" and torch.cuda.is_available():
+            self.log.info("training on the CPU although CUDA is available: pass --ngpu 1 to use a GPU")
         if cfg.amp and not self.amp_enabled:
             self.log.info("amp: true ignored on CPU (mixed precision is for CUDA)")
         self.amp_dtype = torch.bfloat16 if cfg.amp_dtype == "bfloat16" else torch.float16
@@ -538,6 +540,9 @@ class Trainer:
                     if cfg.save_interval_steps and st["global_step"] % cfg.save_interval_steps == 0:
                         self.save_checkpoint()
                     if self.stop_flag:
+                        if self.stop_signal:
+                            self.log.warning("received %s: writing a checkpoint and stopping (a second signal "
+                                             "stops at once)", self.stop_signal)
                         self.save_checkpoint()
                         self.pbar.clear()
                         raise TrainingInterrupted(
@@ -815,6 +820,7 @@ class Trainer:
 
     # ---- signals -------------------------------------------------------------------
     stop_flag = False
+    stop_signal = ""
 
     def _install_signal_handlers(self):
         if threading.current_thread() is not threading.main_thread():
@@ -825,9 +831,8 @@ class Trainer:
             if self.stop_requested:  # second signal: stop now
                 signal.signal(signum, old.get(signum) or signal.SIG_DFL)
                 raise KeyboardInterrupt
-            self.stop_requested = True
-            self.log.warning("received %s: stopping after this step (again to stop at once)",
-                             signal.Signals(signum).name)
+            self.stop_requested = True  # no logging here: the handler may interrupt the logger itself
+            self.stop_signal = signal.Signals(signum).name
 
         for s in (signal.SIGTERM, signal.SIGINT):
             old[s] = signal.signal(s, handler)

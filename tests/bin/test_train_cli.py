@@ -160,3 +160,34 @@ def test_stats_cli_bad_dir(tmp_path, capsys):
     assert stats_cli.main(["--data-dir", str(tmp_path / "nope"), "--config", cfg, "--out", str(tmp_path / "s.pt")]) == 1
     assert "dcsep-stats: error:" in capsys.readouterr().err
     assert not (tmp_path / "s.pt").exists()
+
+
+def test_sigterm_writes_checkpoint_and_exits(corpus, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dcsep.train.checkpoint import load_checkpoint
+
+    cfg = _yaml(tmp_path / "train.yaml", {**CONF, "max_epochs": 1000, "log_interval": 1, "batch_size": 2})
+    exp = tmp_path / "exp"
+    env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "dcsep.bin.train", *_args(cfg, *corpus, exp)],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            (exp / "train.log").is_file() and "step 2 " in (exp / "train.log").read_text()
+        ):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "continue with --resume" in err and "received SIGTERM" in err
+    state = load_checkpoint(exp / "checkpoints" / "checkpoint.pt")["state"]
+    assert state["global_step"] >= 2 and not state["finished"]
