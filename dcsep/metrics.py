@@ -42,6 +42,7 @@ from dcsep.errors import DataError
 BSS_FILTER_LENGTH = 512
 METRICS = ("SDR", "SIR", "SAR", "SI-SDR")
 SILENT_EST_DB = -120.0
+SILENT_EST_SEED = 0x5D5E9  # any fixed seed; not 0, which test signals often use
 CLIP_DB = 100.0
 
 
@@ -72,7 +73,7 @@ def _check(refs, ests, name: str = "") -> tuple[np.ndarray, np.ndarray]:
     ests = match_length(ests, refs.shape[1])
     silent = ~np.any(ests, axis=1)
     if silent.any():
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(SILENT_EST_SEED)
         power = np.mean(refs**2)
         ests = ests.copy()
         for i in np.flatnonzero(silent):
@@ -86,7 +87,7 @@ def si_sdr(ref: np.ndarray, est: np.ndarray, zero_mean: bool = True, eps: float 
     Example:
         >>> s = np.sin(np.arange(100.0))
         >>> round(float(si_sdr(s, 2 * s + 0.1 * np.cos(np.arange(100.0)))), 2)
-        26.02
+        26.03
     """
     ref = np.asarray(ref, dtype=np.float64)
     est = np.asarray(est, dtype=np.float64)

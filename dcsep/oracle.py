@@ -26,8 +26,8 @@ def oracle_masks(src_mag: torch.Tensor, kind: str = "ibm") -> torch.Tensor:
     """src_mag: (..., C, T, F) source magnitudes -> masks (..., C, T, F) float.
 
     Example:
-        >>> m = oracle_masks(torch.tensor([[[[1.0, 0.0]]], [[[3.0, 0.0]]]]), "irm")
-        >>> m[:, 0, 0].tolist()
+        >>> m = oracle_masks(torch.tensor([[[1.0, 0.0]], [[3.0, 0.0]]]), "irm")  # C=2, T=1, F=2
+        >>> m[:, 0].tolist()
         [[0.25, 0.5], [0.75, 0.5]]
     """
     if kind not in ORACLE_KINDS:

@@ -392,31 +392,34 @@ class Separator:
 
     # ---- internals -------------------------------------------------------
     def _separate_padded(self, wavs: list[np.ndarray], num_spk: int, clus: Clusterer, refs) -> list[np.ndarray]:
+        """Short utterances in one padded batch; each keeps its own STFT, so edges match :meth:`separate`."""
         fe = self.model.frontend
-        lens = [w.shape[0] for w in wavs]
-        max_len = max(max(lens), getattr(fe, "n_fft", 0))
-        x = torch.zeros(len(wavs), max_len, device=self.device)
-        for b, w in enumerate(wavs):
-            x[b, : w.shape[0]] = torch.from_numpy(w)
-        lengths = torch.tensor(lens, device=self.device)
-        self.timings["audio"] += sum(lens) / self.fs
+        self.timings["audio"] += sum(w.shape[0] for w in wavs) / self.fs
         with self._timed("frontend"):
-            feats, spec, frame_lengths = fe(x, lengths)
+            xs = [self._padded(w) for w in wavs]  # (1, L_i')
+            specs = [fe.stft(x)[0] for x in xs]  # (T_i, F) each
+            frame_lengths = torch.tensor([s.shape[0] for s in specs], device=self.device)
+            spec = torch.nn.utils.rnn.pad_sequence(specs, batch_first=True)  # (B, T, F), zero padded
+            feats = fe.features(spec)
         with self._timed("encoder"):
             V = self.model.encoder(feats, frame_lengths)  # (B, T, F, K)
         with self._timed("clustering"):
             active = self.model.active_bins(spec, frame_lengths)  # (B, T, F)
             ref_mags = None
             if refs is not None:
-                ref_mags = torch.cat([self._ref_mags(r, n, max_len, "refs") for r, n in zip(refs, lens)])
+                mags = [self._ref_mags(r, w.shape[0], x.shape[1], "refs")[0] for r, w, x in zip(refs, wavs, xs)]
+                ref_mags = torch.nn.utils.rnn.pad_sequence([m.transpose(0, 1) for m in mags], batch_first=True)
+                ref_mags = ref_mags.transpose(1, 2)  # (B, C, T, F)
             masks = clus(V, num_spk, active, frame_lengths, ref_mags)  # (B, C, T, F)
-            silent = ~active.flatten(1).any(1)  # (B,)
-            masks = masks * (~silent)[:, None, None, None]
+        out = []
         with self._timed("resynthesis"):
-            b, c, t, f = masks.shape
-            est = fe.istft((spec[:, None] * masks).reshape(b * c, t, f), max_len).reshape(b, c, -1)
-            est = est.cpu().numpy()
-        return [est[i, :, :n].astype(np.float32) for i, n in enumerate(lens)]
+            for i, (w, x, s) in enumerate(zip(wavs, xs, specs)):
+                if not active[i].any():  # silent input
+                    out.append(np.zeros((num_spk, w.shape[0]), dtype=np.float32))
+                    continue
+                est = fe.istft(s[None] * masks[i, :, : s.shape[0]], x.shape[1])  # (C, L_i')
+                out.append(est[:, : w.shape[0]].cpu().numpy().astype(np.float32))
+        return out
 
     def _encode_chunks(self, feats: torch.Tensor):
         """feats: (1, T, F) -> yields (keep_start, keep_end, V (keep_end - keep_start, F, K))."""

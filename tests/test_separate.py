@@ -1,0 +1,181 @@
+"""Separator: known embeddings give the known separation, on every code path."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+import torch
+
+import dcsep.separate
+from dcsep.encoders.abs import Encoder
+from dcsep.errors import ConfigError, DataError
+from dcsep.model import DeepClustering
+from dcsep.separate import Separator, as_mono, chunk_plan
+
+FS = 8000
+CUTOFF_HZ = 1200.0
+
+
+class BandEncoder(Encoder):
+    """Test-only encoder with known output: bins below CUTOFF_HZ -> e1, the others -> e2."""
+
+    def __init__(self, num_bins: int, fs: int = FS):
+        super().__init__()
+        self.embed_dim = 2
+        freqs = torch.arange(num_bins) * fs / 2 / (num_bins - 1)
+        self.register_buffer("low", freqs < CUTOFF_HZ)
+
+    def forward(self, feats, lengths):
+        b, t, f = feats.shape
+        v = torch.zeros(b, t, f, 2, device=feats.device)
+        v[..., 0] = self.low.float()
+        v[..., 1] = (~self.low).float()
+        return v
+
+
+def band_model(tiny_model_config) -> DeepClustering:
+    model = DeepClustering.from_config(tiny_model_config)
+    model.encoder = BandEncoder(model.frontend.num_bins)
+    return model
+
+
+def two_tones(seconds: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(int(seconds * FS)) / FS
+    tones = np.stack([0.5 * np.sin(2 * np.pi * 300 * t), 0.3 * np.sin(2 * np.pi * 2500 * t)]).astype(np.float32)
+    return tones.sum(0), tones
+
+
+def assert_separates(est: np.ndarray, tones: np.ndarray, min_corr: float = 0.9) -> None:
+    assert est.shape == tones.shape and est.dtype == np.float32
+    corr = np.corrcoef(np.concatenate([est, tones]))[:2, 2:]  # (est, tone)
+    best = max(corr[0, 0] + corr[1, 1], corr[0, 1] + corr[1, 0]) / 2
+    assert best > min_corr, corr
+
+
+@pytest.mark.parametrize(
+    "kwargs, clusterer",
+    [
+        ({}, None),  # whole utterance at once
+        ({"chunk_frames": 40, "overlap_frames": 10}, None),  # chunked encoder
+        ({"max_fit_bins": 500}, None),  # clusterer fitted on a subsample, all bins assigned
+        ({"chunk_frames": 40, "overlap_frames": 10, "max_fit_bins": 500, "max_embed_bytes": 1}, None),  # 2 passes
+        ({}, "spectral"),
+        ({"max_fit_bins": 500}, "spectral"),
+    ],
+)
+def test_two_tones_are_separated(tiny_model_config, kwargs, clusterer):
+    sep = Separator(band_model(tiny_model_config), device="cpu", **kwargs)
+    mix, tones = two_tones()
+    est = sep.separate(mix, clusterer=clusterer)
+    assert_separates(est, tones)
+    assert all(sep.timings[k] > 0 for k in ("frontend", "encoder", "clustering", "resynthesis"))
+    assert sep.timings["audio"] == pytest.approx(1.0)
+
+
+def test_batch_matches_single(tiny_model_config):
+    sep = Separator(band_model(tiny_model_config), device="cpu")
+    mix, tones = two_tones()
+    wavs = [mix, mix[:3000], torch.from_numpy(mix[:5001]), np.zeros(800, dtype=np.float32)]
+    outs = sep.separate_batch(wavs, batch_size=3)
+    assert [o.shape for o in outs] == [(2, 8000), (2, 3000), (2, 5001), (2, 800)]
+    assert_separates(outs[0], tones)
+    assert_separates(outs[2], tones[:, :5001])
+    assert not outs[3].any()
+    single = sep.separate(mix[:3000])
+    diff = min(np.abs(outs[1] - single).max(), np.abs(outs[1][::-1] - single).max())
+    assert diff < 1e-4
+
+
+def test_oracle_kmeans_needs_and_uses_refs(tiny_model_config):
+    sep = Separator(band_model(tiny_model_config), device="cpu")
+    mix, tones = two_tones()
+    with pytest.raises(DataError, match="needs the reference sources"):
+        sep.separate(mix, clusterer="oracle_kmeans")
+    est = sep.separate(mix, clusterer="oracle_kmeans", refs=tones)
+    assert_separates(est, tones)
+    # with refs, the order of the outputs follows the references
+    assert np.corrcoef(est[0], tones[0])[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("n", [1, 3, 200, 257, 8000])
+def test_any_length_and_silence(tiny_model_config, n):
+    sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
+    rng = np.random.default_rng(0)
+    out = sep.separate(rng.standard_normal(n).astype(np.float32))
+    assert out.shape == (2, n) and np.all(np.isfinite(out))
+    silent = sep.separate(np.zeros(n, dtype=np.float32), num_spk=3)
+    assert silent.shape == (3, n) and not silent.any()
+
+
+def test_outputs_sum_to_the_mixture(tiny_model_config):
+    """Binary masks partition the bins: the sources add up to the mixture (perfect reconstruction STFT)."""
+    sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
+    x = np.random.default_rng(1).standard_normal(4000).astype(np.float32)
+    np.testing.assert_allclose(sep.separate(x).sum(0), x, atol=1e-4)
+
+
+def test_masks_and_embeddings(tiny_model_config):
+    sep = Separator(band_model(tiny_model_config), device="cpu", chunk_frames=30, overlap_frames=6)
+    mix, _ = two_tones()
+    V = sep.embed(mix)
+    t = 8000 // 64 + 1
+    assert V.shape == (t, 129, 2)
+    np.testing.assert_array_equal(V[..., 0], np.broadcast_to(sep.model.encoder.low.numpy(), (t, 129)))
+    masks = sep.masks(mix)
+    assert masks.shape == (2, t, 129)
+    np.testing.assert_array_equal(masks.sum(0), 1.0)
+
+
+def test_input_checks(tiny_model_config):
+    sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
+    stereo = np.random.default_rng(0).standard_normal((2, 4000)).astype(np.float32)
+    with pytest.raises(DataError, match="2-channel"):
+        sep.separate(stereo)
+    assert sep.separate(stereo, channel=1).shape == (2, 4000)
+    assert sep.separate(stereo.T, channel=0).shape == (2, 4000)  # (L, channels) as soundfile gives
+    assert sep.separate(stereo[:1]).shape == (2, 4000)  # (1, L) is mono
+    with pytest.raises(DataError, match="channel 2"):
+        sep.separate(stereo, channel=2)
+    with pytest.raises(DataError, match="NaN"):
+        sep.separate(np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(DataError, match="empty"):
+        sep.separate(np.zeros(0))
+    with pytest.raises(DataError, match="16000 Hz"):
+        sep.separate(stereo[0], fs=16000)
+    np.testing.assert_allclose(as_mono(np.array([16384, -32768], dtype=np.int16)), [0.5, -1.0])
+
+
+def test_num_spk_from_model_file(tmp_path, tiny_model_config):
+    model = DeepClustering.from_config(tiny_model_config)
+    model.save(tmp_path / "a" / "model.pt", extra={"num_spk": 3})
+    model.save(tmp_path / "b.pt")
+    assert Separator.from_pretrained(tmp_path / "a", device="cpu").num_spk == 3  # a model dir
+    assert Separator.from_pretrained(tmp_path / "b.pt", device="cpu").num_spk == 2  # default
+    assert Separator.from_pretrained(tmp_path / "b.pt", device="cpu", num_spk=4).num_spk == 4
+    with pytest.raises(ConfigError, match="not found"):
+        Separator.from_pretrained(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("t, chunk, overlap", [(1, 10, 4), (10, 10, 4), (11, 10, 4), (25, 10, 4), (1000, 64, 9), (5, 3, 0)])
+def test_chunk_plan_tiles(t, chunk, overlap):
+    plan = chunk_plan(t, chunk, overlap)
+    kept = [k for _, _, ks, ke in plan for k in range(ks, ke)]
+    assert kept == list(range(t))
+    for s, e, ks, ke in plan:
+        assert 0 <= s <= ks < ke <= e <= t and e - s <= chunk
+        # every kept frame has overlap // 2 frames of context where the input has them
+        assert ks - s >= min(overlap // 2, ks) and e - ke >= min(overlap - overlap // 2, t - ke)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_matches_cpu(tiny_model_config):
+    mix, tones = two_tones()
+    est = Separator(band_model(tiny_model_config), device="cuda").separate(mix)
+    assert_separates(est, tones)
+
+
+def test_docstring_examples():
+    result = doctest.testmod(dcsep.separate, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
