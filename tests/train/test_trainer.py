@@ -246,3 +246,18 @@ def test_dynamic_mix_bad_conf(data, tmp_path):
         split_config(config(train_dataset="dynamic_mix", train_dataset_conf={"epochs_size": 3}), "t.yaml")
     with pytest.raises(ConfigError, match="chunk_samples is set by the trainer"):
         split_config(config(train_dataset="dynamic_mix", train_dataset_conf={"chunk_samples": 3}), "t.yaml")
+
+
+def test_init_model_and_valid_chunks(data, run4, tmp_path):
+    exp0 = run4[0]
+    seen = {}
+
+    def hook(tr):
+        seen["valid_items"] = len(tr.valid_set)
+
+    conf = config(max_epochs=1, init_model=str(exp0 / "model.pt"), valid_chunk_frames=30, optim_conf={"lr": 0.0})
+    summary = train(data, tmp_path / "exp", conf, step_hook=hook)
+    assert seen["valid_items"] == 3 * 5  # 3 one-second utterances in chunks of 29 * 64 samples
+    init = model_state(exp0 / "model.pt")
+    assert_same_weights(model_state(tmp_path / "exp" / "model.pt"), init)  # lr 0: the weights stay
+    assert summary["best_valid_loss"] > 0
