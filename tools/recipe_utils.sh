@@ -11,7 +11,9 @@
 # run_log LOG CMD ARGS...
 #                        run CMD with its output appended to LOG; on failure show the
 #                        end of LOG and return CMD's status. With verbose=true the
-#                        output also goes to the terminal.
+#                        output also goes to the terminal; with run_log_filter=REGEX
+#                        (e.g. as a prefix: run_log_filter='epoch' run_log ...) only
+#                        the lines that match.
 # nproc_default          the number of CPU cores (falls back to 1)
 # require_file PATH...   die unless every PATH is an existing file
 
@@ -50,10 +52,13 @@ run_log() {
         printf '\n'
     } >> "${logfile}"
     local rc=0
+    # errexit is off inside a compound command followed by ||, so the status is always read
     if [[ ${verbose:-false} == true ]]; then
-        "$@" 2>&1 | tee -a -- "${logfile}" || rc=$?
+        { "$@" 2>&1 | tee -a -- "${logfile}"; rc=${PIPESTATUS[0]}; } || true
+    elif [[ -n ${run_log_filter:-} ]]; then
+        { "$@" 2>&1 | tee -a -- "${logfile}" | { grep -E --line-buffered -- "${run_log_filter}" >&2 || true; }; rc=${PIPESTATUS[0]}; } || true
     else
-        "$@" >> "${logfile}" 2>&1 || rc=$?
+        { "$@" >> "${logfile}" 2>&1; rc=$?; } || true
     fi
     if ((rc != 0)); then
         printf '# failed with status %d at %s\n' "${rc}" "$(date '+%Y-%m-%d %H:%M:%S')" >> "${logfile}"

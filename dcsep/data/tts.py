@@ -526,20 +526,24 @@ class _Utt:
     path: str
 
 
-def _synth_chunk(utts: Sequence[_Utt], fs: int) -> list[tuple[str, int]]:
-    """Synthesise utterances whose file does not exist yet; returns (utt_id, num_samples)."""
-    import soundfile as sf
+def _synth_chunk(utts: Sequence[_Utt], fs: int, known: dict[str, tuple[int, float]]) -> list[tuple[str, int, float]]:
+    """Synthesise the utterances whose file does not exist yet.
 
-    from dcsep.data.audio import write_wav
+    Returns (utt_id, num_samples, active level) per utterance; ``known``
+    holds these for files made before (not recomputed).
+    """
+    from dcsep.data.audio import load_audio, write_wav
+    from dcsep.data.mixing import active_level
 
     out = []
     for u in utts:
-        if Path(u.path).is_file():
-            out.append((u.utt_id, int(sf.info(u.path).frames)))
+        if Path(u.path).is_file() and u.utt_id in known:
+            out.append((u.utt_id, *known[u.utt_id]))
             continue
-        x = synthesize_utterance(u.spk, u.text, fs, rate=u.rate, pitch=u.pitch)
-        write_wav(u.path, x, fs)
-        out.append((u.utt_id, int(x.size)))
+        if not Path(u.path).is_file():
+            write_wav(u.path, synthesize_utterance(u.spk, u.text, fs, rate=u.rate, pitch=u.pitch), fs)
+        x, _ = load_audio(u.path, fs=fs)  # the level of the samples as stored, as the mixing reads them
+        out.append((u.utt_id, int(x.size), active_level(x.astype(np.float64), fs)))
     return out
 
 
@@ -649,8 +653,21 @@ def prepare_tts_mix(
                 pools[pool].append(_Utt(utt_id, spk, text, rate, ptc, str(path)))
     all_utts = [u for p in pools.values() for u in p]
     chunks = [all_utts[i : i + 16] for i in range(0, len(all_utts), 16)]
-    res = run_chunks(_synth_chunk, chunks, nj, Progress(len(all_utts), "synthesis"), fs)
-    lengths = dict(x for part in res for x in part)
+    # lengths and active levels of the utterances (levels are reused by every mixture)
+    table = audio_dir / "single" / "utt2info.tsv"
+    known: dict[str, tuple[int, float]] = {}
+    if table.is_file():
+        for line in table.read_text(encoding="utf-8").splitlines():
+            f = line.split("\t")
+            if len(f) == 3:
+                known[f[0]] = (int(f[1]), float(f[2]))
+    res = run_chunks(_synth_chunk, chunks, nj, Progress(len(all_utts), "synthesis"), fs, known)
+    info = {u: (n, lev) for part in res for (u, n, lev) in part}
+    from dcsep.utils import atomic_write_text
+
+    atomic_write_text(table, "".join(f"{u}\t{n}\t{lev!r}\n" for u, (n, lev) in sorted(info.items())))
+    lengths = {u: n for u, (n, _) in info.items()}
+    levels = {u: lev for u, (_, lev) in info.items()}
 
     # single-speaker data dirs (for dynamic mixing and inspection) and speaker metadata
     _write_speaker_tables(data_dir / "local", speakers, f0, pitch, set(s.spk_id for s in test_spk))
@@ -666,13 +683,15 @@ def prepare_tts_mix(
             by_id = {u.utt_id: u for u in pool}
             set_dir = audio_dir / f"{num_spk}speakers" / f"wav{fs // 1000}k" / config.mode / split
             records = create_mixtures(
-                specs, set_dir, fs=fs, mode=config.mode, nj=nj, label=f"{split} {num_spk}-speaker mixtures"
-            )
-            extra = {"utt2category": {}, "utt2gender": {}, "utt2spks": {}}
+                specs, set_dir, fs=fs, mode=config.mode, nj=nj, levels=levels,
+                label=f"{split} {num_spk}-speaker mixtures",
+            )  # fmt: skip
+            # utt2category: the speakers' pitch classes (as the gender pairs of the paper's Table 3);
+            # the voice variants' genders mostly coincide with them and are in local/speakers.tsv
+            extra = {"utt2category": {}, "utt2spks": {}}
             for spec in specs:
                 spks = [by_id[u].spk for u in spec.source_ids]
                 extra["utt2category"][spec.name] = _category([pitch[s.spk_id] for s in spks], ["low", "high"], "-")
-                extra["utt2gender"][spec.name] = _category([s.gender for s in spks], ["f", "m"], "+")
                 extra["utt2spks"][spec.name] = " ".join(s.spk_id for s in spks)
             name = f"{split}_{num_spk}spk"
             out[name] = write_mixture_datadir(data_dir / name, records, fs, extra)

@@ -121,10 +121,20 @@ def test_prepare_micro_corpus(tmp_path):
     assert single_tr.isdisjoint(single_cv)
     for utt, cat in read_scp(dirs["tt_2spk"] / "utt2category").items():
         assert cat in ("low-low", "low-high", "high-high")
-    assert set(read_scp(dirs["tt_2spk"] / "utt2gender").values()) <= {"f+f", "f+m", "m+m"}
+    assert not (dirs["tt_2spk"] / "utt2gender").exists()  # the pitch classes are the breakdown
     pitch = read_scp(data / "local" / "spk2pitch")
     assert set(pitch.values()) == {"low", "high"}
     assert (data / "single_tr" / "text").is_file() and srcs["tr_2spk"]
+
+    # the written sources are the single utterances scaled as wsj0-mix (cached levels = measured ones)
+    from dcsep.data.mixing import mix_sources
+
+    single = read_scp(data / "single_tr" / "wav.scp")
+    name = tr.utt_ids[0]
+    p = name.split("_")  # s001_tr001_<g1>_s003_tr002_<g2>
+    srcs = [sf.read(single[f"{p[0]}_{p[1]}"])[0], sf.read(single[f"{p[3]}_{p[4]}"])[0]]
+    _, ref = mix_sources(srcs, [float(p[2]), float(p[5])], mode="min", fs=8000)
+    np.testing.assert_allclose(sf.read(tr.sources(name)[0])[0], ref[0], atol=1.5 / 32768)
 
     # a re-run reuses every file; another config on the same audio dir is refused
     stamp = {p: p.stat().st_mtime_ns for p in (audio / "single").rglob("*.wav")}
