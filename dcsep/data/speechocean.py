@@ -30,8 +30,7 @@ the same corpus anywhere. Each mixture dir also gets ``utt2gender`` (``f+f``,
 ``f+m``, ``m+m``), ``utt2age`` (``child+child``, ``child+adult``,
 ``adult+adult``; child: age below ``child_age``, 18 by default; the corpus has
 no speaker aged 16-18, so any threshold from 16 to 19 gives the same groups),
-``utt2category`` (the age pair, the scorer's generic breakdown key) and
-``utt2spks``.
+``utt2category`` (both, e.g. ``f+m/child+adult``) and ``utt2spks``.
 
 Input: the official layout (16 kHz ``.WAV``) or a copy with other audio
 formats (``<utt>.flac``, ``<utt>.wav``): a ``wav.scp`` path whose file is
@@ -1034,7 +1033,7 @@ def prepare_speechocean762(
             age = _combo([corpus.age_group(x, config.child_age) for x in spk], [CHILD, ADULT])
             extra["utt2gender"][mname] = _combo([corpus.spk2gender[x] for x in spk], ["f", "m"])
             extra["utt2age"][mname] = age
-            extra["utt2category"][mname] = age
+            extra["utt2category"][mname] = f"{extra['utt2gender'][mname]}/{age}"
             extra["utt2spks"][mname] = " ".join(spk)
         set_dir = audio_dir / f"wav{fs // 1000}k" / config.mode / name
         records = create_mixtures(

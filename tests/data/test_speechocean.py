@@ -282,7 +282,7 @@ def test_breakdown_files(prepared):
         spks = {k: v.split() for k, v in read_scp(d / "utt2spks").items()}
         genders = read_scp(d / "utt2gender")
         ages = read_scp(d / "utt2age")
-        assert read_scp(d / "utt2category") == ages
+        assert read_scp(d / "utt2category") == {u: f"{genders[u]}/{ages[u]}" for u in ages}
         for utt, ss in spks.items():
             assert genders[utt] == "+".join(sorted(g[s] for s in ss))
             groups = sorted(("child" if a[s] < 18 else "adult") for s in ss)

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Pick the training dataset kind of a training YAML (``--dynamic_mix`` of run.sh).
+
+Prints the config to train with: the given one when its ``train_dataset``
+already matches, else a copy with ``train_dataset`` (and its conf) switched,
+written to ``--out-dir`` as ``<name>_dm.yaml`` (dynamic mixing) or
+``<name>_fixed.yaml`` (chunks of the fixed ``tr`` mixtures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from dcsep.config import load_yaml
+from dcsep.errors import DcsepError
+from dcsep.utils import atomic_write_text
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="local/train_config.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", required=True, help="training YAML")
+    p.add_argument("--dynamic-mix", required=True, choices=["true", "false"])
+    p.add_argument("--num-spk", type=int, default=2, help="speakers per dynamically mixed item")
+    p.add_argument("--out-dir", required=True, help="where a switched copy goes")
+    args = p.parse_args(argv)
+    try:
+        conf = load_yaml(args.config) or {}
+    except DcsepError as e:
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        return 1
+    want = "dynamic_mix" if args.dynamic_mix == "true" else "chunks"
+    if conf.get("train_dataset", "chunks") == want:
+        print(args.config)
+        return 0
+    conf["train_dataset"] = want
+    if want == "dynamic_mix":
+        conf["train_dataset_conf"] = {"num_spk": args.num_spk, "gain_db_range": [0.0, 5.0]}
+    else:
+        conf["train_dataset_conf"] = {}
+    src = Path(args.config)
+    out = Path(args.out_dir) / f"{src.stem}_{'dm' if want == 'dynamic_mix' else 'fixed'}.yaml"
+    text = f"# {src} with train_dataset: {want} (written by local/train_config.py)\n" + yaml.safe_dump(
+        conf, sort_keys=False, default_flow_style=None
+    )
+    if not out.is_file() or out.read_text(encoding="utf-8") != text:
+        atomic_write_text(out, text)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

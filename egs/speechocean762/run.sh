@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Deep clustering on real read speech: speechocean762 (OpenSLR 101, Apache-2.0).
+#
+# 250 speakers (125 f / 125 m, about half of them children) with disjoint train
+# and test halves. Stage 1 resamples the corpus to 8 kHz and builds, from the
+# committed mix lists in local/mix_lists/<size> (wsj0-mix line format):
+#   train_sources  single-speaker utterances of 113 training speakers (dynamic mixing)
+#   tr             5000 fixed 2-speaker mixtures of the same utterances
+#   cv             500 mixtures of 12 train-half speakers held out of training
+#   tt_closed      500 mixtures of training speakers' utterances kept out of training
+#   tt, tt_3spk    1500 2-speaker and 1000 3-speaker mixtures of the 125 test speakers
+# (0-5 dB, wsj0-2mix scaling, "min" length), each with utt2gender, utt2age and
+# utt2category (gender and age pair) for the breakdowns. Stage 5 writes
+# exp/<tag>/RESULTS.md: closed vs open speaker set (the paper's Table 1), by
+# gender pair and age group (Table 3), 3 speakers with the 2-speaker model (Table 4).
+#
+#   ./run.sh --corpus_dir /path/to/speechocean762                  # stages 1-5 (CPU config)
+#   ./run.sh --corpus_dir DIR --train_config conf/train_dcpp_gpu.yaml --ngpu 1
+#   ./run.sh --corpus_dir DIR --dynamic_mix false                  # train on the fixed tr set
+#   ./run.sh --corpus_dir DIR --size tiny                          # a minute or two; for tests
+#   ./run.sh                                                       # downloads the corpus first
+#
+# --corpus_dir is the corpus root (WAVE/, train/, test/; the official 16 kHz .WAV
+# files or a copy with .flac files). Without it stage 1 downloads the official
+# archive from OpenSLR into downloads/ (about 500 MB).
+# Stages: 1 data, 2 feature statistics, 3 training, 4 decoding, 5 scoring +
+# exp/<tag>/RESULTS.md. Run it from egs/speechocean762. Options: --name value.
+set -euo pipefail
+
+if [[ ! -f ./path.sh || ! -f ./local/prepare_data.py ]]; then
+    echo "run.sh: run this from its recipe dir: cd egs/speechocean762 && ./run.sh" >&2
+    exit 1
+fi
+command_line="$0$(printf ' %q' "$@")"
+. ./path.sh
+. ./cmd.sh
+
+# recipe options
+size=full              # full | tiny: conf/data_<size>.yaml and local/mix_lists/<size>
+corpus_dir=            # the corpus root (WAVE/, train/, test/); empty: download it
+download_dir=downloads # where the download goes when --corpus_dir is empty
+download_url=https://www.openslr.org/resources/101
+allow_partial=false    # accept a corpus with fewer files than the full one
+data_config=auto       # auto: conf/data_<size>.yaml
+mix_lists=auto         # auto: local/mix_lists/<size> (drawn from the seed when absent)
+dynamic_mix=true       # true: train on new mixtures every epoch (train_sources); false: on tr
+
+# options of stages 2-5 (see tools/recipe_stages.sh)
+stage=1
+stop_stage=5
+nj=2
+train_config=auto      # auto: conf/train_blstm.yaml (full), conf/train_tiny.yaml (tiny)
+data_dir=auto          # auto: data/<size>
+test_sets="tt_closed tt tt_3spk"
+decode_methods="kmeans spectral oracle_kmeans ibm irm"
+. "${DCSEP_ROOT}/tools/recipe_stages.sh"
+. "${DCSEP_ROOT}/tools/parse_options.sh"
+. "${DCSEP_ROOT}/tools/recipe_utils.sh"
+
+[[ ${size} =~ ^[A-Za-z0-9_-]+$ ]] || die "--size: letters, digits, _ and - only, got '${size}'"
+[[ ${data_config} == auto ]] && data_config=conf/data_${size}.yaml
+[[ ${mix_lists} == auto ]] && mix_lists=local/mix_lists/${size}
+[[ ${data_dir} == auto ]] && data_dir=data/${size}
+if [[ ${train_config} == auto ]]; then
+    if [[ ${size} == tiny ]]; then train_config=conf/train_tiny.yaml; else train_config=conf/train_blstm.yaml; fi
+fi
+[[ -f ${data_config} ]] || die "data config not found: ${data_config}"
+[[ -f ${train_config} ]] || die "train config not found: ${train_config}"
+if [[ ${dynamic_mix} == true ]]; then
+    train_set=train_sources
+else
+    train_set=tr
+fi
+valid_set=cv
+# the training YAML's dataset kind follows --dynamic_mix (a switched copy when it differs)
+train_config=$(python local/train_config.py --config "${train_config}" --dynamic-mix "${dynamic_mix}" \
+    --out-dir "${data_dir}/conf") || die "cannot read ${train_config}"
+setup_common
+recipe_name=speechocean762
+log "recipe speechocean762: size ${size}, data ${data_dir}, exp ${expdir}, dynamic mixing ${dynamic_mix}," \
+    "stages ${stage}-${stop_stage}, ${nj} job(s), device ${device}"
+
+if want_stage 1; then
+    if is_done "${data_dir}" && cmp -s -- "${data_config}" "${data_dir}/.data_config.yaml" &&
+        { [[ ! -d ${mix_lists} ]] || diff -rq -- "${mix_lists}" "${data_dir}/mix_lists" > /dev/null; }; then
+        log "stage 1: data exist: ${data_dir}"
+    else
+        args=(--out-dir "${data_dir}" --config "${data_config}" --nj "${nj}")
+        if [[ -n ${corpus_dir} ]]; then
+            [[ -d ${corpus_dir} ]] || die "--corpus_dir: not a directory: ${corpus_dir}"
+            args+=(--corpus-dir "${corpus_dir}")
+            what=${corpus_dir}
+        else
+            args+=(--download-dir "${download_dir}" --url "${download_url}")
+            what="${download_url} (downloaded into ${download_dir})"
+        fi
+        [[ -d ${mix_lists} ]] && args+=(--mix-lists "${mix_lists}")
+        [[ ${allow_partial} == true ]] && args+=(--allow-partial)
+        log "stage 1: preparing ${what} (${data_config}) -> ${data_dir}"
+        run_log_filter='resampling: .*100%|: .*/.* \(100%\)|^set|^(train_sources|tr|cv|tt)|warning|error' \
+            run_log "exp/logs/stage1_data_${size}.log" python local/prepare_data.py "${args[@]}"
+        cp -- "${data_config}" "${data_dir}/.data_config.yaml"
+        mark_done "${data_dir}"
+    fi
+fi
+
+if [[ ${train_set} == train_sources ]] && want_stage 2; then
+    # feature statistics of mixtures, not of single speakers: from the fixed tr set
+    # (the same speakers and scaling as the dynamically mixed items)
+    (train_set=tr && stop_stage=2 && run_common_stages)
+    stage=3
+fi
+if ((stage <= stop_stage)); then
+    run_common_stages
+fi
+
+if want_stage 5; then
+    info=$(python local/run_info.py --command "${command_line}" --text "Deep clustering on speechocean762 \
+(real read speech, 8 kHz): model \`${expdir}/model.pt\` (config \`${train_config}\`), data \`${data_dir}\`, \
+training on $([[ ${dynamic_mix} == true ]] && echo "dynamically mixed ${train_set}" || echo "the fixed ${train_set} mixtures"). \
+Closed speaker set: tt_closed (training speakers, unseen utterances); open: tt and tt_3spk (test speakers); \
+tt_3spk is decoded with the 2-speaker model and --num-spk 3. Groups: utt2gender (gender pair), utt2age \
+(children < 18 years), utt2category (both).")
+    python -m dcsep.results "${expdir}" --title "speechocean762: ${tag}" --info "${info}" --quiet
+    log "results: ${expdir}/RESULTS.md"
+fi
+log "done"
