@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from dcsep.errors import DcsepError
+from dcsep.errors import DcsepError, one_line
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     except DcsepError as e:
         rank = _rank()
         prefix = f"[rank {rank}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
-        print(f"dcsep-train: {prefix}error: {e}", file=sys.stderr)
+        print(f"dcsep-train: {prefix}error: {one_line(e)}", file=sys.stderr)
         return 1
     finally:
         distributed.cleanup()

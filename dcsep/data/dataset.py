@@ -141,6 +141,8 @@ def read_segment(spec: str, start: int, stop: int, label: str) -> np.ndarray:
         raise DataError(f"{label} ({spec}): cannot read audio: {e}") from None
     if data.shape[0] != stop - start:
         raise DataError(f"{label} ({spec}): expected {stop - start} samples from {start}, read {data.shape[0]}")
+    if not np.isfinite(data).all():  # float files only; the header scan cannot see this
+        raise DataError(f"{label} ({spec}): contains NaN or Inf samples (from sample {start})")
     return np.ascontiguousarray(data)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from dcsep.errors import ConfigError
-from dcsep.utils import atomic_torch_save
+from dcsep.utils import atomic_torch_save, load_torch_file
 
 CHECKPOINT_FORMAT = "dcsep-train-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -73,12 +73,7 @@ def save_checkpoint(path: str | Path, payload: dict) -> None:
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """Read a checkpoint with ``weights_only=True``; errors name the file."""
     path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: checkpoint not found") from None
-    except Exception as e:
-        raise ConfigError(f"{path}: not a readable checkpoint: {e}") from None
+    ckpt = load_torch_file(path, map_location, error=ConfigError, what="checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path}: not a dcsep training checkpoint")
     if ckpt.get("version") != CHECKPOINT_VERSION:
@@ -110,9 +105,8 @@ def load_model_states(paths: list[Path]) -> list[dict]:
     """State dicts of model files written by ``DeepClustering.save``."""
     out = []
     for p in paths:
-        try:
-            pkg = torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ConfigError(f"{p}: cannot read model file: {e}") from None
+        pkg = load_torch_file(p, "cpu", error=ConfigError, what="model file")
+        if not isinstance(pkg, dict) or not isinstance(pkg.get("state_dict"), dict):
+            raise ConfigError(f"{p}: not a dcsep model file (no state_dict)")
         out.append(pkg["state_dict"])
     return out
