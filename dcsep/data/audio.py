@@ -73,7 +73,8 @@ def load_audio(
                 data = data.astype(np.float32) / 32768.0
         else:
             if not Path(spec).is_file():
-                raise DataError(f"{label}: file not found")
+                what = "not a regular file" if Path(spec).exists() else "file not found"
+                raise DataError(f"{label}: {what}")
             if Path(spec).stat().st_size == 0:
                 raise DataError(f"{label}: empty file (0 bytes)")
             missing = _wav_missing_bytes(spec)

@@ -61,7 +61,7 @@ def _not_audio(d: Path):
 def _directory(d: Path):
     p = d / "dir.wav"
     p.mkdir()
-    return p, "file not found"
+    return p, "not a regular file"
 
 
 def _wrong_rate(d: Path):
