@@ -52,13 +52,11 @@ STAGES = ("frontend", "encoder", "clustering", "resynthesis")
 
 
 def resolve_model_path(path: str | Path) -> Path:
-    """A model dir means ``<dir>/model.pt``; a file is taken as it is."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.is_file():
-        raise ConfigError(f"{path}: model file not found")
-    return path
+    """A model dir means ``<dir>/model.pt``; a file is taken as it is; a bare name
+    that is neither is looked up among the pretrained models (:mod:`dcsep.pretrained`)."""
+    from dcsep.pretrained import find_model
+
+    return find_model(path)
 
 
 def load_model_package(path: str | Path, map_location="cpu") -> tuple[DeepClustering, dict]:
@@ -200,9 +198,17 @@ class Separator:
         self.reset_timings()
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None, **kwargs) -> "Separator":
-        """Load ``path`` (a model dir or a model file) onto ``device``."""
-        return cls(path, device=device, **kwargs)
+    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device | None = None, **kwargs) -> "Separator":
+        """A separator for a model file, a model dir (``<dir>/model.pt``, e.g. an exp dir
+        or a packed ``pretrained/<name>``) or the name of a pretrained model.
+
+        A bare name that is not an existing path is looked up in the pretrained
+        dirs (``pretrained/`` of the source tree or package, and
+        ``$DCSEP_PRETRAINED_PATH``; see :mod:`dcsep.pretrained`); an unknown
+        name raises :class:`ConfigError` listing the names available.
+        ``kwargs`` go to :class:`Separator` (``num_spk``, ``chunk_frames``...).
+        """
+        return cls(name_or_path, device=device, **kwargs)
 
     @property
     def fs(self) -> int:
