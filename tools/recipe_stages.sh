@@ -16,6 +16,8 @@
 #   decode_methods       any of: kmeans oracle_kmeans spectral (deep clustering with that
 #                        clusterer), ibm irm (oracle masks, the ceilings)
 #   stats_max_utts       mixtures used for the feature statistics
+#   test_max_utts        N: decode and score only N mixtures of each larger test set, evenly
+#                        spaced over its sorted ids, as data_dir/<set>_subN (default: all)
 #   num_workers          DataLoader workers for training (default: the config's)
 #   verbose              true: also print the output of every stage (not only its log file)
 #
@@ -40,6 +42,7 @@
 : "${test_sets=tt}"
 : "${decode_methods=kmeans ibm irm}"
 : "${stats_max_utts=500}"
+: "${test_max_utts=}"
 : "${num_workers=}"
 : "${verbose=false}"
 
@@ -109,6 +112,10 @@ run_common_stages() {
         fi
     fi
 
+    if want_stage 4 || want_stage 5; then
+        limit_test_sets
+    fi
+
     if want_stage 4; then
         [[ -f ${expdir}/model.pt ]] || die "no model ${expdir}/model.pt; run stage 3 first"
         local set method dir dec_nj
@@ -148,6 +155,37 @@ run_common_stages() {
         done
         write_results_table
     fi
+}
+
+# limit_test_sets: with test_max_utts=N, every test set of more than N mixtures is replaced in
+# test_sets by data_dir/<set>_subN (tools/subset_data_dir.py: N mixtures evenly spaced over the
+# sorted ids, the same every run); test_subset_note says which, for the results
+test_subset_note=""
+limit_test_sets() {
+    [[ -n ${test_max_utts} ]] || return 0
+    [[ ${test_max_utts} =~ ^[1-9][0-9]*$ ]] ||
+        die "--test_max_utts must be a positive integer (or empty for all), got '${test_max_utts}'"
+    local set sub n note="" sets=()
+    for set in ${test_sets}; do
+        [[ -f ${data_dir}/${set}/wav.scp ]] || die "test set ${data_dir}/${set} not found; run stage 1 first"
+        n=$(wc -l < "${data_dir}/${set}/wav.scp")
+        if ((n <= test_max_utts)); then
+            sets+=("${set}")
+            continue
+        fi
+        sub="${set}_sub${test_max_utts}"
+        if ! is_done "${data_dir}/${sub}" || [[ ${data_dir}/${set}/wav.scp -nt ${data_dir}/${sub}/.done ]]; then
+            log "test set ${set}: ${test_max_utts} of its ${n} mixtures -> ${data_dir}/${sub}"
+            python "${DCSEP_ROOT}/tools/subset_data_dir.py" --src "${data_dir}/${set}" --dest "${data_dir}/${sub}" \
+                --num "${test_max_utts}" > /dev/null || die "cannot write ${data_dir}/${sub}"
+            mark_done "${data_dir}/${sub}"
+        fi
+        sets+=("${sub}")
+        note+="${note:+; }${sub}: ${test_max_utts} of the ${n} mixtures of ${set}"
+    done
+    test_sets="${sets[*]}"
+    [[ -z ${note} ]] ||
+        test_subset_note="Test subsets (--test_max_utts ${test_max_utts}; evenly spaced over the sorted ids): ${note}."
 }
 
 # jobs for a data dir: nj, but no more than one per 40 mixtures (starting a worker costs seconds)
