@@ -70,6 +70,14 @@ def _check(refs, ests, name: str = "") -> tuple[np.ndarray, np.ndarray]:
     for j, r in enumerate(refs):
         if not np.any(r):
             raise DataError(f"{label}reference source {j + 1} is silent (all zeros); its metrics are undefined")
+    unit = refs / np.linalg.norm(refs, axis=1, keepdims=True)
+    cos = np.abs(unit @ unit.T)  # (C, C)
+    for i, j in zip(*np.triu_indices(len(refs), 1)):
+        if cos[i, j] > 1 - 1e-9:
+            raise DataError(
+                f"{label}reference sources {i + 1} and {j + 1} are identical (up to a gain); "
+                "bss_eval metrics are undefined"
+            )
     ests = match_length(ests, refs.shape[1])
     silent = ~np.any(ests, axis=1)
     if silent.any():
@@ -203,7 +211,12 @@ def score_utterance(
         raise DataError(f"{name + ': ' if name else ''}the mixture is silent (all zeros)")
     mixes = np.repeat(mix[None], c, 0)
     if backend == "fast":  # one solve for the estimates and the mixture
-        psdr, psir, psar = bss_eval_pairwise(refs, np.concatenate([ests, mix[None]]))  # (C, C + 1)
+        try:
+            psdr, psir, psar = bss_eval_pairwise(refs, np.concatenate([ests, mix[None]]))  # (C, C + 1)
+        except np.linalg.LinAlgError:  # e.g. one reference a delayed copy of another
+            raise DataError(
+                f"{name + ': ' if name else ''}the reference sources are linearly dependent; bss_eval metrics are undefined"
+            ) from None
         perm = best_permutation(psir[:, :c])
         rows = np.arange(c)
         sdr, sir, sar = psdr[rows, perm], psir[rows, perm], psar[rows, perm]

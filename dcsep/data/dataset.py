@@ -53,7 +53,7 @@ def probe_audio(spec: str, fs: int | None, label: str) -> int:
         return int(wav.shape[0])
     path = Path(spec)
     if not path.is_file():
-        raise DataError(f"{label}: file not found")
+        raise DataError(f"{label}: {'not a regular file' if path.exists() else 'file not found'}")
     try:
         if path.stat().st_size == 0:
             raise DataError(f"{label}: empty file (0 bytes)")

@@ -34,7 +34,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from dcsep.data.audio import load_audio
+from dcsep.data.audio import _wav_missing_bytes, load_audio
 from dcsep.data.dataset import read_segment
 from dcsep.data.datadir import read_scp
 from dcsep.data.mixing import active_level, mix_sources
@@ -117,11 +117,15 @@ def _build_table(data_dir: Path, fs: int, max_cache_mb: float) -> SourceTable:
         spec = wav[u]
         path = Path(spec)
         if not path.is_file():
-            raise DataError(f"{data_dir / 'wav.scp'}: {u} ({spec}): file not found")
+            what = "not a regular file" if path.exists() else "file not found"
+            raise DataError(f"{data_dir / 'wav.scp'}: {u} ({spec}): {what}")
         try:
+            missing = _wav_missing_bytes(spec)
             info = sf.info(spec)
         except Exception as e:
             raise DataError(f"{data_dir / 'wav.scp'}: {u} ({spec}): cannot read audio header: {e}") from None
+        if missing:
+            raise DataError(f"{data_dir / 'wav.scp'}: {u} ({spec}): truncated WAV file ({missing} bytes of audio data missing)")
         if info.samplerate != fs:
             raise DataError(f"{data_dir / 'wav.scp'}: {u} ({spec}): sample rate {info.samplerate} Hz, expected {fs} Hz")
         if info.channels != 1:
