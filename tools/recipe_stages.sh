@@ -10,7 +10,7 @@
 #   ngpu                 auto (1 when a GPU is visible, else 0), 0 (CPU), 1, or N > 1 (torchrun, N processes)
 #   nj                   parallel processes for data preparation, decoding and scoring
 #   train_config         training YAML (see docs/training.md)
-#   tag                  name of the exp dir exp/<tag> (default: the train config's name)
+#   tag                  name of the exp dir exp/<tag> (default: conf/train_NAME.yaml -> dc_NAME)
 #   data_dir             where the Kaldi-style data dirs are
 #   train_set / valid_set / test_sets   data dir names under data_dir
 #   decode_methods       any of: kmeans oracle_kmeans spectral (deep clustering with that
@@ -54,10 +54,11 @@ setup_common() {
     [[ -n ${train_config} ]] || die "--train_config is required"
     [[ -f ${train_config} ]] || die "train config not found: ${train_config}"
     [[ ${nj} =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive integer, got '${nj}'"
-    if [[ -z ${tag} ]]; then
+    if [[ -z ${tag} ]]; then # conf/train_paper.yaml -> dc_paper
         tag=$(basename -- "${train_config}")
         tag=${tag%.yaml}
         tag=${tag%.yml}
+        tag=dc_${tag#train_}
     fi
     [[ ${tag} =~ ^[A-Za-z0-9._+-]+$ ]] || die "--tag may hold letters, digits and . _ + - only, got '${tag}'"
     expdir="exp/${tag}"
@@ -118,43 +119,55 @@ run_common_stages() {
 
     if want_stage 4; then
         [[ -f ${expdir}/model.pt ]] || die "no model ${expdir}/model.pt; run stage 3 first"
-        local set method dir dec_nj
-        for set in ${test_sets}; do
-            dec_nj=$(jobs_for "${data_dir}/${set}")
-            [[ ${device} == cuda ]] && dec_nj=1
-            for method in ${decode_methods}; do
-                dir="${expdir}/decode/${set}/${method}"
-                if is_done "${dir}"; then
-                    continue
-                fi
-                local opts=()
-                case ${method} in
-                    ibm | irm) opts=(--oracle "${method}") ;;
-                    *) opts=(--clusterer "${method}") ;;
-                esac
-                log "stage 4: decoding ${set} with ${method} -> ${dir}"
-                run_log "${logdir}/stage4_decode_${set}_${method}.log" ${decode_cmd[@]+"${decode_cmd[@]}"} \
-                    dcsep-decode --model "${expdir}" --scp "${data_dir}/${set}/wav.scp" --ref "${data_dir}/${set}" \
-                    --outdir "${dir}" --nj "${dec_nj}" --device "${device}" "${opts[@]}"
-                mark_done "${dir}"
-            done
-        done
+        decode_sets "${expdir}" "${expdir}" ""
     fi
 
     if want_stage 5; then
-        local set method dir
-        for set in ${test_sets}; do
-            for method in ${decode_methods}; do
-                dir="${expdir}/decode/${set}/${method}"
-                is_done "${dir}" || die "${dir} is not decoded; run stage 4 first"
-                # dcsep-score only scores what is not in scores.tsv yet
-                log "stage 5: scoring ${set} ${method}"
-                run_log "${logdir}/stage5_score_${set}_${method}.log" ${decode_cmd[@]+"${decode_cmd[@]}"} \
-                    dcsep-score --ref "${data_dir}/${set}" --est "${dir}" --nj "$(jobs_for "${data_dir}/${set}")"
-            done
-        done
-        write_results_table
+        score_sets "${expdir}"
+        write_results_table "${expdir}" "Model \`${expdir}/model.pt\` (config \`${train_config}\`)"
     fi
+}
+
+# decode_sets MODEL_DIR OUT_EXPDIR NUM_SPK: every test set x method into OUT_EXPDIR/decode/<set>/<method>
+# (NUM_SPK empty: the reference dir's number of sources)
+decode_sets() {
+    local model=$1 out=$2 num_spk=$3
+    local set method dir dec_nj opts
+    for set in ${test_sets}; do
+        [[ -f ${data_dir}/${set}/wav.scp ]] || die "test set ${data_dir}/${set} not found; run stage 1 first"
+        dec_nj=$(jobs_for "${data_dir}/${set}")
+        [[ ${device} == cuda ]] && dec_nj=1
+        for method in ${decode_methods}; do
+            dir="${out}/decode/${set}/${method}"
+            if is_done "${dir}"; then
+                continue
+            fi
+            case ${method} in
+                ibm | irm) opts=(--oracle "${method}") ;;
+                *) opts=(--clusterer "${method}") ;;
+            esac
+            [[ -n ${num_spk} ]] && opts+=(--num-spk "${num_spk}")
+            log "stage 4: decoding ${set} with ${method} -> ${dir}"
+            run_log "${out}/logs/stage4_decode_${set}_${method}.log" ${decode_cmd[@]+"${decode_cmd[@]}"} \
+                dcsep-decode --model "${model}" --scp "${data_dir}/${set}/wav.scp" --ref "${data_dir}/${set}" \
+                --outdir "${dir}" --nj "${dec_nj}" --device "${device}" "${opts[@]}"
+            mark_done "${dir}"
+        done
+    done
+}
+
+# score_sets EXPDIR: score every decoded test set x method (dcsep-score skips what is scored already)
+score_sets() {
+    local out=$1 set method dir
+    for set in ${test_sets}; do
+        for method in ${decode_methods}; do
+            dir="${out}/decode/${set}/${method}"
+            is_done "${dir}" || die "${dir} is not decoded; run stage 4 first"
+            log "stage 5: scoring ${set} ${method}"
+            run_log "${out}/logs/stage5_score_${set}_${method}.log" ${decode_cmd[@]+"${decode_cmd[@]}"} \
+                dcsep-score --ref "${data_dir}/${set}" --est "${dir}" --nj "$(jobs_for "${data_dir}/${set}")"
+        done
+    done
 }
 
 # limit_test_sets: with test_max_utts=N, every test set of more than N mixtures is replaced in
@@ -198,10 +211,11 @@ jobs_for() {
     echo "${n}"
 }
 
-# exp/<tag>/RESULTS.md from every scored decode dir, printed
+# write_results_table EXPDIR INFO: EXPDIR/RESULTS.md from every scored decode dir, printed
 write_results_table() {
-    local info="Model \`${expdir}/model.pt\` (config \`${train_config}\`), data \`${data_dir}\`; recipe \`${recipe_name:-$(basename -- "$(pwd)")}\`."
-    python -m dcsep.results "${expdir}" --info "${info}" --quiet
-    log "results: ${expdir}/RESULTS.md"
-    cat -- "${expdir}/RESULTS.md"
+    local out=$1 info=$2
+    info="${info}, data \`${data_dir}\`; recipe \`${recipe_name:-$(basename -- "$(pwd)")}\`.${test_subset_note:+ ${test_subset_note}}"
+    python -m dcsep.results "${out}" --info "${info}" --quiet
+    log "results: ${out}/RESULTS.md"
+    cat -- "${out}/RESULTS.md"
 }

@@ -49,9 +49,6 @@ train_set=tr_${train_num_spk}spk
 valid_set=cv_${train_num_spk}spk
 test_sets=${test_sets:-tt_closed_2spk tt_2spk tt_closed_3spk tt_3spk}
 [[ -f ${data_config} ]] || die "data config not found: ${data_config}"
-if [[ -z ${tag} ]]; then
-    tag=dc_${size}
-fi
 setup_common
 recipe_name=tts_mix
 log "recipe tts_mix: size ${size}, data ${data_dir}, exp ${expdir}, stages ${stage}-${stop_stage}, ${nj} job(s), device ${device}"
