@@ -3,7 +3,7 @@
 # the built-in corpus, written into docs/results.md.
 #
 #   cd egs/tts_mix && local/paper_tables.sh            # everything (about 1.5 h on 2 busy CPU cores)
-#   local/paper_tables.sh --models "k40"               # only the K = 40 model (Tables 1 and 3, Table 4 first half)
+#   local/paper_tables.sh --models "k40"               # only the main model (Tables 1 and 3, part of Table 4)
 #   local/paper_tables.sh --stage 2                    # only gather the tables from the exp dirs
 #   nice -n 15 local/paper_tables.sh --nj 1            # on a shared machine
 #
@@ -14,11 +14,15 @@
 # an interrupted run continues where it stopped. Options: --name value.
 #
 # Models (--models, in this order by default):
-#   k40          K = 40, tanh: Table 1 (oracle / global k-means, oracle / global
-#                spectral, closed and open speakers), Table 2, Table 3, Table 4
-#                (2-speaker model on 3-speaker mixtures), and the IBM / IRM ceilings
-#   k40_3spk     the same network trained on 3-speaker mixtures: Table 4
-#   k5 k10 k20 k60 k40_logistic   Table 2 (embedding dimension, logistic output)
+#   k40          conf/tables/train_k40.yaml: K = 40, tanh, 3 epochs. Table 1 (oracle /
+#                global k-means, oracle / global spectral, closed and open speakers),
+#                Table 3, Table 4 (2-speaker model on 3-speaker mixtures), and the
+#                IBM / IRM ceilings
+#   sweep_k40_3spk   conf/tables/sweep/train_k40.yaml (1 epoch) trained on 3-speaker
+#                mixtures: Table 4
+#   sweep_k40 sweep_k5 sweep_k20 sweep_k40_logistic sweep_k10 sweep_k60
+#                conf/tables/sweep/*.yaml, 1 epoch each: Table 2 (embedding
+#                dimension, logistic output); sweep_k40 also in Table 4
 set -euo pipefail
 
 if [[ ! -x ./run.sh || ! -f ./local/paper_tables.py ]]; then
@@ -29,7 +33,7 @@ fi
 stage=1
 stop_stage=2
 nj=2
-models="k40 k40_3spk k5 k10 k20 k60 k40_logistic"
+models="k40 sweep_k40_3spk sweep_k40 sweep_k5 sweep_k20 sweep_k40_logistic sweep_k10 sweep_k60"
 data_config=conf/tables/data.yaml
 out=../../docs/results.md
 . ./path.sh
@@ -52,15 +56,19 @@ run_model() {
             ./run.sh "${common[@]}" --stage 4 --train_config conf/tables/train_k40.yaml --tag dc_tables_k40 \
                 --test_sets "${three}" --decode_methods "oracle_kmeans kmeans ibm irm"
             ;;
-        k40_3spk)
-            ./run.sh "${common[@]}" --stage 2 --train_num_spk 3 --train_config conf/tables/train_k40.yaml \
-                --tag dc_tables_k40_3spk --test_sets "${three}" --decode_methods "oracle_kmeans kmeans"
+        sweep_k40_3spk)
+            ./run.sh "${common[@]}" --stage 2 --train_num_spk 3 --train_config conf/tables/sweep/train_k40.yaml \
+                --tag dc_tables_sweep_k40_3spk --test_sets "${three}" --decode_methods "oracle_kmeans kmeans"
             ;;
-        k5 | k10 | k20 | k60 | k40_logistic)
-            ./run.sh "${common[@]}" --stage 2 --train_config "conf/tables/train_${m}.yaml" --tag "dc_tables_${m}" \
-                --test_sets "tt_2spk" --decode_methods "oracle_kmeans kmeans"
+        sweep_k40)
+            ./run.sh "${common[@]}" --stage 2 --train_config conf/tables/sweep/train_k40.yaml --tag dc_tables_sweep_k40 \
+                --test_sets "tt_2spk ${three}" --decode_methods "oracle_kmeans kmeans"
             ;;
-        *) die "unknown model '${m}'; choose from k40 k40_3spk k5 k10 k20 k60 k40_logistic" ;;
+        sweep_k5 | sweep_k10 | sweep_k20 | sweep_k60 | sweep_k40_logistic)
+            ./run.sh "${common[@]}" --stage 2 --train_config "conf/tables/sweep/train_${m#sweep_}.yaml" \
+                --tag "dc_tables_${m}" --test_sets "tt_2spk" --decode_methods "oracle_kmeans kmeans"
+            ;;
+        *) die "unknown model '${m}'; choose from k40 sweep_k40_3spk sweep_k40 sweep_k5 sweep_k10 sweep_k20 sweep_k60 sweep_k40_logistic" ;;
     esac
     log "model ${m}: $(($(date +%s) - t0)) s"
 }
