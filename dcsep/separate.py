@@ -17,11 +17,13 @@ Long inputs stay within bounded memory:
   central part, so every kept frame sees at least ``overlap_frames // 2``
   frames of context on each side where the input has them);
 * clustering stays global over the whole utterance, so speakers cannot swap
-  between chunks. When an utterance has more than ``max_fit_bins`` active
-  bins, the clusterer labels a seeded random subsample of ``max_fit_bins``
-  active bins; every bin of the utterance then joins the cluster whose mean
-  embedding (over the subsample) is nearest, computed in blocks. For k-means
-  this is exactly "fit on the subsample, assign all bins";
+  between chunks. An utterance of at most ``max_fit_bins`` bins (200k bins:
+  about 12 s at 8 kHz) goes to the clusterer whole. A longer one gives the
+  clusterer only its active bins, or a seeded random subsample of
+  ``max_fit_bins`` of them; every bin of the utterance then joins the
+  cluster whose mean embedding (over the bins clustered) is nearest,
+  computed in blocks. For k-means this is exactly "fit on the active bins
+  (or the subsample), assign all bins";
 * embeddings of the whole utterance are kept only while they take at most
   ``max_embed_bytes``; longer inputs run the encoder twice over the chunks
   (once to collect the subsample, once to assign), trading time for memory.
@@ -148,8 +150,9 @@ class Separator:
         chunk_frames: encoder chunk length in frames for long inputs.
         overlap_frames: frames shared by neighbouring chunks.
         chunk_batch: chunks run through the encoder at once.
-        max_fit_bins: the clusterer sees at most this many active bins of one
-            utterance (a seeded random subsample beyond it).
+        max_fit_bins: the clusterer sees at most this many bins of one
+            utterance: all bins of a short one, the active bins (or a seeded
+            random subsample of them) of a longer one.
         max_embed_bytes: keep the whole utterance's embeddings in memory up to
             this size; beyond it the encoder runs twice (see module doc).
         assign_block: bins per block when assigning bins to clusters.
@@ -468,13 +471,16 @@ class Separator:
             return None, spec, num_spk
 
         k = self.model.embed_dim
-        keep_all = t * f * k * 4 <= self.max_embed_bytes or clus.needs_refs
-        subsample = n_active > self.max_fit_bins and not clus.needs_refs
+        # small utterances: the clusterer sees every bin; larger ones: only (a subsample of) the active bins
+        subsample = t * f > self.max_fit_bins and not clus.needs_refs
+        # the whole utterance's embeddings are kept when small enough, or when the clusterer needs them all
+        keep_all = t * f * k * 4 <= self.max_embed_bytes or not subsample
         fit_idx = None
         if subsample:
-            rng = np.random.default_rng(self.seed)
-            flat_active = np.flatnonzero(active.reshape(-1).cpu().numpy())
-            fit_idx = np.sort(rng.choice(flat_active, self.max_fit_bins, replace=False))
+            fit_idx = np.flatnonzero(active.reshape(-1).cpu().numpy())
+            if fit_idx.shape[0] > self.max_fit_bins:
+                rng = np.random.default_rng(self.seed)
+                fit_idx = np.sort(rng.choice(fit_idx, self.max_fit_bins, replace=False))
             fit_idx_t = torch.from_numpy(fit_idx).to(self.device)
         stored, fit_parts = [], []
         for ks, ke, v in self._encode_chunks(feats):
@@ -497,20 +503,23 @@ class Separator:
             onehot = torch.nn.functional.one_hot(sub_labels, num_spk).to(X.dtype)  # (n, C)
             mass = onehot.sum(0)  # (C,)
             centres = (onehot.T @ X) / mass.clamp_min(1)[:, None]  # (C, K)
-            # a cluster with no subsample point never wins a bin
-            far = torch.where(mass > 0, 0.0, float("inf")).to(X.dtype)
+            # nearest centre = argmax of v.c - |c|^2 / 2; a cluster with no subsample point never wins a bin
+            bias = torch.where(mass > 0, -0.5 * (centres * centres).sum(1), float("-inf")).to(X.dtype)  # (C,)
         labels = torch.empty(t * f, dtype=torch.uint8, device=self.device)
 
         def assign(start_bin: int, v: torch.Tensor) -> None:
             v = v.reshape(-1, k)
             for b0 in range(0, v.shape[0], self.assign_block):
-                blk = v[b0 : b0 + self.assign_block]
-                d2 = (blk * blk).sum(1, keepdim=True) - 2 * blk @ centres.T + (centres * centres).sum(1) + far
-                labels[start_bin + b0 : start_bin + b0 + blk.shape[0]] = d2.argmin(1).to(torch.uint8)
+                blk = v[b0 : b0 + self.assign_block]  # (n, K)
+                score = torch.addmm(bias, blk, centres.T)  # (n, C)
+                labels[start_bin + b0 : start_bin + b0 + blk.shape[0]] = score.argmax(1).to(torch.uint8)
 
-        if keep_all:
+        if keep_all:  # chunk by chunk: no second copy of the embeddings
             with self._timed("clustering"):
-                assign(0, torch.cat(stored, 0))
+                start = 0
+                for v in stored:
+                    assign(start, v)
+                    start += v.shape[0] * f
         else:  # second encoder pass, assigning chunk by chunk
             for ks, ke, v in self._encode_chunks(feats):
                 with self._timed("clustering"):

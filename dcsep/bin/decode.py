@@ -170,7 +170,7 @@ class Worker:
 
         if utt not in self.ref.wav:
             raise DataError(f"not in the reference dir {self.ref.path}")
-        srcs = [load_audio(p, fs=self.fs, name=f"{utt} reference {c + 1}")[0] for c, p in enumerate(self.ref.sources(utt))]
+        srcs = [load_audio(p, fs=self.fs, name=f"reference {c + 1}")[0] for c, p in enumerate(self.ref.sources(utt))]
         n = max(len(s) for s in srcs)
         return np.stack([np.pad(s, (0, n - len(s))) for s in srcs])
 
@@ -184,7 +184,7 @@ class Worker:
             results.append(res)
             try:
                 paths = wav_paths(self.outdir, utt, self.opts["num_spk"])
-                wav, _ = load_audio(spec, fs=self.fs, channel=self.opts["channel"], name=utt)
+                wav, _ = load_audio(spec, fs=self.fs, channel=self.opts["channel"])  # errors: "<utt>: <file>: ..."
                 refs = self._refs(utt) if self.ref is not None and self.opts["need_refs"] else None
                 loaded.append((res, paths, wav, refs))
             except Exception as e:  # noqa: BLE001 - reported per utterance
@@ -280,6 +280,7 @@ def _setup_logging() -> None:
         log.addHandler(h)
         log.setLevel(logging.INFO)
         log.propagate = False
+    log.handlers[0].setStream(sys.stderr)  # the current stderr (it may have been replaced since)
 
 
 def _resolve(args) -> dict:
