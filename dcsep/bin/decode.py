@@ -280,7 +280,7 @@ def _setup_logging() -> None:
         log.addHandler(h)
         log.setLevel(logging.INFO)
         log.propagate = False
-    log.handlers[0].setStream(sys.stderr)  # the current stderr (it may have been replaced since)
+    log.handlers[0].stream = sys.stderr  # the current stderr (it may have been replaced, or the old one closed)
 
 
 def _resolve(args) -> dict:
