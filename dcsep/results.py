@@ -200,12 +200,27 @@ def _num_spk_of(entries: Sequence[Entry], test_set: str) -> int | None:
     return None
 
 
-def write_results(exp_dir: str | Path, title: str | None = None, info: str = "", out: str | Path | None = None) -> str:
-    """Collect ``exp_dir``'s scored decode dirs and write ``RESULTS.md`` (or ``out``); returns the text."""
+def write_results(
+    exp_dir: str | Path,
+    title: str | None = None,
+    info: str = "",
+    out: str | Path | None = None,
+    test_sets: Sequence[str] | None = None,
+) -> str:
+    """Collect ``exp_dir``'s scored decode dirs and write ``RESULTS.md`` (or ``out``); returns the text.
+
+    ``test_sets``: only these test sets (e.g. those of the latest run, when the
+    exp dir also holds decodes of other sets or of subsets); default: all.
+    """
     from dcsep.utils import atomic_write_text
 
     exp_dir = Path(exp_dir)
     entries = collect(exp_dir)
+    if test_sets is not None:
+        missing = sorted(set(test_sets) - {e.test_set for e in entries})
+        if missing:
+            raise DataError(f"{exp_dir}: no scored decode dir of test set(s) {', '.join(missing)}")
+        entries = [e for e in entries if e.test_set in set(test_sets)]
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     title = title or f"Results: {exp_dir.name}"
     info = (info + "\n\n" if info else "") + f"exp dir `{exp_dir}`, {date}."
@@ -221,9 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--info", default="", help="a paragraph under the heading (model, data, command)")
     p.add_argument("--out", help="output file (default: <exp_dir>/RESULTS.md)")
     p.add_argument("--quiet", action="store_true", help="do not print the table")
+    p.add_argument("--test-sets", help="only these test sets (space-separated names; default: every decoded set)")
     args = p.parse_args(argv)
     try:
-        text = write_results(args.exp_dir, args.title, args.info, args.out)
+        sets = args.test_sets.split() if args.test_sets is not None else None
+        text = write_results(args.exp_dir, args.title, args.info, args.out, test_sets=sets)
     except DcsepError as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 1

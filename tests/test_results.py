@@ -84,3 +84,14 @@ def test_errors_and_cli(tmp_path, capsys):
     assert results.main([str(exp2), "--out", str(tmp_path / "R.md")]) == 0
     assert "No scored decode dirs" in (tmp_path / "R.md").read_text()
     assert math.isnan(results.Entry("t", "m", tmp_path, {"overall": {}}).mean("SDRi"))
+
+
+def test_only_some_test_sets(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    for s in ("tt", "tt_closed", "tt_sub5", "tt_closed_sub5"):
+        write(exp, s, "kmeans", summary(5.0, count=5 if "sub" in s else 10))
+    text = results.write_results(exp, test_sets=["tt_sub5", "tt_closed_sub5"])
+    heads = [l for l in text.splitlines() if l.startswith("## ")]
+    assert heads == ["## closed speaker set (tt_closed_sub5): 5 mixtures", "## open speaker set (tt_sub5): 5 mixtures"]
+    assert results.main([str(exp), "--test-sets", "tt tt_3spk", "--quiet"]) == 1
+    assert "no scored decode dir of test set(s) tt_3spk" in capsys.readouterr().err

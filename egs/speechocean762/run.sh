@@ -127,7 +127,7 @@ training on $([[ ${dynamic_mix} == true ]] && echo "dynamically mixed ${train_se
 Closed speaker set: tt_closed (training speakers, unseen utterances); open: tt and tt_3spk (test speakers); \
 tt_3spk is decoded with the 2-speaker model and --num-spk 3. Groups: utt2gender (gender pair), utt2age \
 (children < 18 years), utt2category (both).${test_subset_note:+ ${test_subset_note}}")
-    python -m dcsep.results "${expdir}" --title "speechocean762: ${tag}" --info "${info}" --quiet
+    python -m dcsep.results "${expdir}" --title "speechocean762: ${tag}" --info "${info}" --test-sets "${test_sets}" --quiet
     log "results: ${expdir}/RESULTS.md"
 fi
 log "done"
