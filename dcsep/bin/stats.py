@@ -29,17 +29,17 @@ def get_parser() -> argparse.ArgumentParser:
 
 def compute(data_dir: str, config: str, out: str, max_utts: int | None = None, progress: bool | None = None) -> int:
     """Compute and write the statistics; return the number of utterances used."""
-    from dcsep.config import check_keys, load_yaml
+    from dcsep.config import load_yaml
     from dcsep.data.audio import load_audio
     from dcsep.data.datadir import DataDir
-    from dcsep.model import MODEL_KEYS, DeepClustering
-    from dcsep.train.config import ALL_KEYS
+    from dcsep.model import DeepClustering
+    from dcsep.train.config import split_config
     from dcsep.train.reporting import ProgressBar
     from dcsep.utils import atomic_torch_save
 
-    conf = load_yaml(config)
-    check_keys(conf, ALL_KEYS, config)
-    model = DeepClustering.from_config({k: v for k, v in conf.items() if k in MODEL_KEYS}, where=config)
+    # the whole training config is checked, so that its mistakes show before the statistics are computed
+    model_conf, _ = split_config(load_yaml(config), where=config, check_model=False)
+    model = DeepClustering.from_config(model_conf, where=config)
     fe = model.frontend
     dd = DataDir.load(data_dir)
     utts = dd.utt_ids

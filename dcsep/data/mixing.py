@@ -268,7 +268,14 @@ class MixRecord:
 
 
 def mixture_paths(out_dir: str | Path, name: str, num_spk: int) -> tuple[Path, list[Path]]:
-    """The wsj0-mix layout under ``out_dir``: ``mix/<name>.wav``, ``s1/<name>.wav``, ..."""
+    """The wsj0-mix layout under ``out_dir``: ``mix/<name>.wav``, ``s1/<name>.wav``, ...
+
+    Raises:
+        DataError: ``name`` could put a file elsewhere (a path separator,
+            control characters, empty).
+    """
+    if not name or "/" in name or "\\" in name or not name.isprintable():
+        raise DataError(f"mixture name {name!r} cannot be a file name (empty, a path separator or control characters)")
     out_dir = Path(out_dir)
     return out_dir / "mix" / f"{name}.wav", [out_dir / f"s{c + 1}" / f"{name}.wav" for c in range(num_spk)]
 
