@@ -59,7 +59,7 @@ def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
     env.pop("VIRTUAL_ENV", None)
     env["OMP_NUM_THREADS"] = "1"
     return subprocess.run(
-        ["bash", "./run.sh", "--size", "tiny", "--corpus_dir", str(CORPUS), "--nj", "2", *args],
+        ["bash", "./run.sh", "--size", "tiny", "--corpus_dir", str(CORPUS), "--nj", "2", "--ngpu", "0", *args],
         cwd=recipe, env=env, capture_output=True, text=True, timeout=600,
     )
 
