@@ -95,6 +95,8 @@ def test_compute_loss_and_gradients_finite(case, loss, conf):
     wav = torch.stack([mix, normal_mix[: L]])
     sources = torch.stack([src, normal_src])
     lengths = torch.tensor([L, L - 500])
+    if loss == "naive_affinity":  # (TF x TF) affinities: half the length, a quarter of the cost
+        wav, sources, lengths = wav[..., : L // 2], sources[..., : L // 2], torch.tensor([L // 2, L // 2 - 250])
     value = model.compute_loss(wav, sources, lengths)
     assert torch.isfinite(value), value
     value.backward()
