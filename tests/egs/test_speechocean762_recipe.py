@@ -9,7 +9,6 @@ The trained tiny model is then packed (float16) and used by name.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -134,7 +133,7 @@ def test_fixed_training_mixtures_switch_the_config(recipe):
     assert res.returncode == 0, res.stderr[-3000:]
     derived = recipe / "data" / "tiny" / "conf" / "train_tiny_fixed.yaml"
     assert "train_dataset: chunks" in derived.read_text()
-    assert re.search(r"exp/(dc|train)_tiny_fixed\b", res.stderr)
+    assert "exp exp/dc_tiny_fixed," in res.stderr
 
 
 def test_bad_corpus_dir_is_reported(recipe, tmp_path):
