@@ -72,7 +72,7 @@ def find_model(name_or_path: str | Path) -> Path:
     An existing path wins over a name. Raises :class:`ConfigError` naming what
     was looked for, and listing the pretrained models available, when nothing fits.
     """
-    path = Path(name_or_path)
+    path = Path(name_or_path).expanduser()
     if path.is_dir():
         if (path / MODEL_FILE).is_file():
             return path / MODEL_FILE
@@ -284,7 +284,7 @@ def pack(
     from dcsep.model import DeepClustering
     from dcsep.utils import load_torch_file
 
-    source = Path(source)
+    source = Path(source).expanduser()
     if source.is_dir():
         model_path = source / MODEL_FILE
         if not model_path.is_file():
