@@ -164,6 +164,41 @@ def test_arbitrary_yaml_text(text):
             assert str(e).startswith("conf.yaml") and "\n" not in str(e)
 
 
+# ---------------------------------------------------------------- training configs
+def _train_fields():
+    from dcsep.train.config import TRAIN_KEYS
+
+    return list(TRAIN_KEYS)
+
+
+TRAIN_FIELDS = _train_fields()
+train_values = st.one_of(
+    values,
+    st.sampled_from(["adam", "sgd", "plateau", "step", "none", "chunks", "dynamic_mix", "bfloat16", "1e-3", "5"]),
+    st.lists(st.dictionaries(st.sampled_from(["epochs", "chunk_frames", "batch_size", "lr"]), st.integers(-2, 50), max_size=3), max_size=3),
+    st.dictionaries(st.sampled_from(["lr", "momentum", "factor", "patience", "step_size", "gamma", "max_chunks_per_utt", "num_spk"]), scalars, max_size=3),
+)
+train_conf = st.dictionaries(st.one_of(st.sampled_from(TRAIN_FIELDS), st.text(max_size=6)), train_values, max_size=5)
+
+
+@SETTINGS
+@given(c=train_conf)
+def test_training_config_from_arbitrary_yaml(tmp_path, c):
+    """Any training YAML either loads into a TrainConfig or fails with one ConfigError line naming the file."""
+    from dcsep.train.config import load_train_config
+
+    p = tmp_path / "train.yaml"
+    p.write_text(yaml.safe_dump({"encoder_conf": {"num_layers": 1, "hidden_units": 4, "embed_dim": 4}, **c}), encoding="utf-8")
+    try:
+        _, cfg = load_train_config(p)
+    except ConfigError as e:
+        assert str(e).startswith(str(p)) and "\n" not in str(e), str(e)
+        return
+    assert cfg.batch_size >= 1 and cfg.max_epochs >= 1
+    for stage in cfg.stages():
+        assert stage["batch_size"] % cfg.accum_grad == 0
+
+
 @pytest.mark.parametrize("text", ["[" * 5000, "{a: " * 3000, "a: &x [*x]\n", "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -\n" * 2])
 def test_pathological_yaml(text):
     try:

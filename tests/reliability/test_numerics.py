@@ -166,3 +166,50 @@ def test_clusterers_handle_degenerate_embeddings(name, kind, active, num_spk):
         refs[:, 0] = 1.0  # speaker 1 dominates everywhere, the others absent
     masks = clus(V, num_spk, active=act, lengths=lengths, refs=refs)
     _check_masks(masks, b, num_spk, t, f, lengths)
+
+
+@pytest.mark.parametrize("backend", ["fast", "mir_eval"])
+@pytest.mark.parametrize(
+    "case, pattern",
+    [
+        ("silent_reference", r"reference source 2 is silent \(all zeros\)"),
+        ("identical_references", r"reference sources 1 and 2 are identical \(up to a gain\)"),
+        ("scaled_references", r"reference sources 1 and 2 are identical \(up to a gain\)"),
+        ("silent_mixture", r"the mixture is silent"),
+    ],
+)
+def test_scoring_undefined_cases_say_why(backend, case, pattern):
+    """bss_eval is undefined for these; scoring says so in one DataError line instead of a LinAlgError or NaN."""
+    from dcsep.errors import DataError
+    from dcsep.metrics import score_utterance
+
+    s = _voices().double().numpy()
+    mix = s.sum(0)
+    if case == "silent_reference":
+        s[1] = 0
+    elif case == "identical_references":
+        s[1] = s[0]
+    elif case == "scaled_references":
+        s[1] = -0.5 * s[0]
+    else:
+        mix = np.zeros_like(mix)
+    with pytest.raises(DataError, match=pattern) as info:
+        score_utterance(s, s[::-1].copy(), mix, backend=backend, name="utt1")
+    assert str(info.value).startswith("utt1: ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["estimate_silent", "estimate_clipped", "one_estimate_identical_to_mixture"])
+def test_scoring_degenerate_estimates_is_finite(case):
+    from dcsep.metrics import score_utterance
+
+    s = _voices().double().numpy()
+    mix = s.sum(0)
+    est = s.copy()
+    if case == "estimate_silent":
+        est[0] = 0
+    elif case == "estimate_clipped":
+        est = np.clip(est * 100, -1, 1)
+    else:
+        est[0] = mix
+    res = score_utterance(s, est, mix, name="utt1")
+    assert all(np.isfinite(v) for k, v in res.items() if isinstance(v, float)), res
