@@ -266,14 +266,24 @@ def available_extra_metrics(fs: int) -> tuple[str, ...]:
 
 
 def _extra_metrics(refs, ests, fs, names) -> dict:
+    """PESQ / STOI per source; a value the package cannot compute (e.g. PESQ on
+    a too short or silent signal) is NaN, so the other metrics of the
+    utterance still count."""
+
+    def safe(fn, *args):
+        try:
+            return float(fn(*args))
+        except Exception:  # noqa: BLE001 - the optional packages raise their own error types
+            return float("nan")
+
     out = {}
     if "PESQ" in names:
         from pesq import pesq
 
         mode = "nb" if fs == 8000 else "wb"
-        out["PESQ"] = np.array([pesq(fs, r, e, mode) for r, e in zip(refs, ests)])
+        out["PESQ"] = np.array([safe(pesq, fs, r, e, mode) for r, e in zip(refs, ests)])
     if "STOI" in names:
         from pystoi import stoi
 
-        out["STOI"] = np.array([stoi(r, e, fs, extended=False) for r, e in zip(refs, ests)])
+        out["STOI"] = np.array([safe(stoi, r, e, fs, False) for r, e in zip(refs, ests)])
     return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import doctest
 import itertools
+import sys
+import types
 import warnings
 
 import mir_eval
@@ -137,3 +139,26 @@ def test_best_permutation(c):
 
 def test_docstring_examples():
     assert doctest.testmod(dcsep.metrics).failed == 0
+
+
+def test_stoi_when_installed():
+    pytest.importorskip("pystoi")
+    refs, ests, mix = random_case(2, n=16000, seed=2)
+    res = score_utterance(refs, ests, mix, fs=8000, extra_metrics=("STOI",))
+    noisy = score_utterance(refs, ests + 3 * np.random.default_rng(0).standard_normal(ests.shape), mix, fs=8000,
+                            extra_metrics=("STOI",))
+    assert 0 < noisy["STOI"] < res["STOI"] <= 1
+
+
+def test_a_failing_optional_metric_is_nan_not_an_error(monkeypatch):
+    """PESQ raises on some inputs (too short, no speech): that value is NaN, the utterance still scores."""
+    fake = types.ModuleType("pesq")
+
+    def pesq(fs, ref, deg, mode):
+        raise RuntimeError("No utterances detected")
+
+    fake.pesq = pesq
+    monkeypatch.setitem(sys.modules, "pesq", fake)
+    refs, ests, mix = random_case(2, seed=4)
+    res = score_utterance(refs, ests, mix, fs=8000, extra_metrics=("PESQ",))
+    assert np.isnan(res["PESQ"]) and np.isfinite(res["SDR"])

@@ -160,6 +160,7 @@ def _stats(rows: list[dict], metrics: list[str]) -> dict:
     out = {"count": len(rows)}
     for m in metrics:
         vals = np.array([r[m] for r in rows], dtype=np.float64)
+        vals = vals[np.isfinite(vals)]  # an optional metric (PESQ, STOI) may be NaN for some utterances
         out[m] = {"mean": float(vals.mean()) if len(vals) else math.nan, "median": float(np.median(vals)) if len(vals) else math.nan}
     return out
 

@@ -174,3 +174,12 @@ def test_errors_are_one_line(env, tmp_path, capsys, setup, argv, message):
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("dcsep-score: error:")]
     assert len(err) == 1 and message in err[0], err
     assert not (est / "scores.tsv").exists()
+
+
+def test_summary_skips_nan_values_of_optional_metrics():
+    from dcsep.bin.score import summarize
+
+    rows = [{"utt": "a", "SDR": 1.0, "PESQ": 2.0}, {"utt": "b", "SDR": 3.0, "PESQ": float("nan")}]
+    s = summarize(rows, ["SDR", "PESQ"], {"utt2category": {"a": "x", "b": "x"}})
+    assert s["overall"]["SDR"]["mean"] == 2.0 and s["overall"]["PESQ"]["mean"] == 2.0
+    assert s["breakdown"]["utt2category"]["x"]["PESQ"]["median"] == 2.0
