@@ -293,6 +293,8 @@ def _resolve(args) -> dict:
         raise ConfigError("give --model, or --oracle ibm|irm with --ref")
     if args.oracle and not args.ref:
         raise ConfigError(f"--oracle {args.oracle} needs --ref DATADIR (the reference sources)")
+    if args.num_spk is not None and args.num_spk < 1:
+        raise ConfigError(f"--num-spk must be >= 1, got {args.num_spk}")
     if args.nj < 1 or args.batch_size < 1 or args.log_interval < 1:
         raise ConfigError("--nj, --batch-size and --log-interval must be >= 1")
     if args.write_embeddings and not args.model:

@@ -359,9 +359,10 @@ def test_stats_bad_config(env, tmp_path, capsys, patch, needles):
         (["--clusterer-conf", "[1, 2]"], ["--clusterer-conf must be a mapping"]),
         (["--clusterer-conf", "{a: [1"], ["--clusterer-conf: invalid YAML"]),
         (["--clusterer", "oracle_kmeans"], ["needs the reference sources: give --ref"]),
+        (["--num-spk", "0"], ["--num-spk must be >= 1, got 0"]),
     ],
     ids=["unknown_clusterer", "conf_wrong_type", "conf_unknown_key", "conf_not_mapping", "conf_bad_yaml",
-         "oracle_without_ref"],
+         "oracle_without_ref", "num_spk_0"],
 )
 def test_decode_bad_options(env, tmp_path, capsys, extra, needles):
     out = tmp_path / "out"
