@@ -5,7 +5,7 @@ export DCSEP_ROOT
 if [[ -z ${VIRTUAL_ENV:-} && -x "${DCSEP_ROOT}/.venv/bin/python" ]]; then
     export PATH="${DCSEP_ROOT}/.venv/bin:${PATH}"
 fi
-# sph2pipe built by tools/install_sph2pipe.sh (only the WSJ0 recipes need it)
+# sph2pipe copied to tools/sph2pipe/ (only the WSJ0 recipes need it, for WSJ0's compressed .wv1)
 if [[ -x "${DCSEP_ROOT}/tools/sph2pipe/sph2pipe" ]]; then
     export PATH="${DCSEP_ROOT}/tools/sph2pipe:${PATH}"
 fi
