@@ -255,7 +255,7 @@ def read_sphere(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def find_sph2pipe(explicit: str | None = None) -> str | None:
-    """``explicit``, else ``sph2pipe`` on PATH, else the copy built by tools/install_sph2pipe.sh."""
+    """``explicit``, else ``sph2pipe`` on PATH, else ``tools/sph2pipe/sph2pipe`` of this checkout."""
     if explicit:
         return explicit
     on_path = shutil.which("sph2pipe")
@@ -274,8 +274,8 @@ def read_wsj0_audio(path: str, fs: int, sph2pipe: str | None = None) -> np.ndarr
         if sphere_is_compressed(fields):
             if not sph2pipe:
                 raise DataError(
-                    f"{path}: shorten-compressed NIST SPHERE; install sph2pipe (tools/install_sph2pipe.sh) "
-                    "or put it on PATH"
+                    f"{path}: shorten-compressed NIST SPHERE; put sph2pipe (LDC's SPHERE converter, also "
+                    "built by Kaldi's tools/) on PATH or give its path (--sph2pipe)"
                 )
             proc = subprocess.run([sph2pipe, "-f", "wav", "-p", path], capture_output=True, check=False)
             if proc.returncode != 0 or not proc.stdout:
@@ -538,7 +538,7 @@ def _check_readable(resolved: dict[str, str], sph2pipe: str | None) -> None:
         if sphere_is_compressed(fields):
             raise DataError(
                 f"{path} is shorten-compressed NIST SPHERE (as WSJ0 ships it) and sph2pipe was not found: "
-                "run tools/install_sph2pipe.sh or put sph2pipe on PATH"
+                "put sph2pipe (LDC's SPHERE converter, also built by Kaldi's tools/) on PATH or give its path (--sph2pipe)"
             )
 
 
