@@ -550,14 +550,17 @@ def test_train_disk_full_keeps_checkpoint_then_resumes(env, tmp_path, capsys, mo
 
 
 # --------------------------------------------------------------------------- the installed commands
-def test_console_script_exit_status_and_one_line(env, tmp_path):
-    """The real entry point: exit status 1 and a one-line error on stderr, nothing on stdout."""
-    exe = Path(sys.executable).parent / "dcsep-stats"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dcsep.bin.stats"]
-    conf = tmp_path / "c.yaml"
-    conf.write_text(yaml.safe_dump({**TRAIN_CONF, "encoder": "nosuch"}))
-    out = subprocess.run([*cmd, "--data-dir", str(env["tr"]), "--config", str(conf), "--out", str(tmp_path / "s.pt")],
-                         capture_output=True, text=True, timeout=120)
+def test_console_script_exit_status_and_one_line(tmp_path):
+    """The real entry point: exit status 1 and one error line on stderr naming the path, nothing on stdout.
+
+    (The other tests call each tool's ``main``, whose return value the entry point passes to ``sys.exit``.)
+    """
+    exe = Path(sys.executable).parent / "dcsep-decode"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dcsep.bin.decode"]
+    ref = tmp_path / "no such dir"
+    out = subprocess.run([*cmd, "--oracle", "ibm", "--ref", str(ref), "--scp", str(tmp_path / "wav.scp"),
+                          "--outdir", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 1
     assert out.stdout == ""
-    assert out.stderr.count("\n") == 1 and out.stderr.startswith(f"dcsep-stats: error: {conf}: encoder: unknown encoder")
+    assert out.stderr == f"dcsep-decode: error: {ref}: data dir not found\n"
+    assert not (tmp_path / "out").exists()
