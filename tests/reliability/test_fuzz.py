@@ -213,3 +213,35 @@ def test_pathological_yaml(text):
 
 def test_model_keys_cover_all_kinds():
     assert {f"{k}_conf" for k in kinds} | set(kinds) == set(MODEL_KEYS)
+
+
+# ---------------------------------------------------------------- utterance ids as file names
+@SETTINGS
+@given(text=scp_text)
+def test_ids_from_any_scp_never_name_a_file_outside_the_output_dir(tmp_path, text):
+    """Whatever id a wav.scp holds, dcsep-decode either refuses it (DataError) or writes inside OUTDIR/wav,
+    and the id round-trips through the spk*.scp it writes."""
+    from dcsep.bin.decode import wav_paths
+    from dcsep.data.datadir import write_scp
+
+    p = tmp_path / "wav.scp"
+    p.write_text(text, encoding="utf-8")
+    try:
+        entries = read_scp(p)
+    except DataError:
+        return
+    out = tmp_path / "out"
+    wav_dir = (out / "wav").resolve()
+    ok = {}
+    for utt in entries:
+        try:
+            paths = wav_paths(out, utt, 2)
+        except DataError as e:
+            assert "\n" not in str(e)
+            continue
+        for q in paths:
+            assert q.resolve().parent == wav_dir and q.name.startswith(utt), (utt, q)
+        ok[utt] = str(paths[0])
+    if ok:
+        write_scp(tmp_path / "spk1.scp", ok)
+        assert read_scp(tmp_path / "spk1.scp") == ok
