@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fs", type=int, default=8000, help="sample rate for --oracle without --model (default 8000)")
     p.add_argument("--nj", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
-    p.add_argument("--batch-size", type=int, default=1, help="utterances per encoder batch (GPU throughput)")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="utterances per encoder batch (default: 8 on a GPU, 1 on the CPU)"
+    )
     p.add_argument("--channel", type=int, default=None, help="channel to take from multi-channel files")
     p.add_argument("--chunk-frames", type=int, default=1000, help="encoder chunk for long inputs (frames)")
     p.add_argument("--overlap-frames", type=int, default=100, help="overlap of encoder chunks (frames)")
@@ -295,6 +297,11 @@ def _resolve(args) -> dict:
         raise ConfigError(f"--oracle {args.oracle} needs --ref DATADIR (the reference sources)")
     if args.num_spk is not None and args.num_spk < 1:
         raise ConfigError(f"--num-spk must be >= 1, got {args.num_spk}")
+    if args.batch_size is None:
+        import torch
+
+        on_gpu = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+        args.batch_size = 8 if on_gpu and not args.oracle else 1
     if args.nj < 1 or args.batch_size < 1 or args.log_interval < 1:
         raise ConfigError("--nj, --batch-size and --log-interval must be >= 1")
     if args.write_embeddings and not args.model:
