@@ -356,13 +356,17 @@ def _resolve(args) -> dict:
 
 def decode(args) -> int:
     from dcsep.data.datadir import read_scp, write_scp
-    from dcsep.utils import atomic_write_text
+    from dcsep.utils import atomic_write_text, remove_stale_temp_files
 
     opts = _resolve(args)
     outdir = Path(opts["outdir"])
     num_spk = opts["num_spk"]
     entries = read_scp(args.scp)
     (outdir / "wav").mkdir(parents=True, exist_ok=True)
+    # temporary files of writes cut short by a kill (never listed; removed so they do not pile up)
+    remove_stale_temp_files(outdir / "wav", "*.wav")
+    for name in ("spk*.scp", "masks.scp", "embeddings.scp", "failed.txt"):
+        remove_stale_temp_files(outdir, name)
     arks = [name for name, on in (("masks", opts["write_masks"]), ("embeddings", opts["write_embeddings"])) if on]
     ark_scps = {name: read_ark_scp(outdir / f"{name}.scp") for name in arks}
 

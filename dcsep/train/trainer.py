@@ -55,7 +55,7 @@ from dcsep.train.checkpoint import (
 )
 from dcsep.train.config import OPTIMIZERS, SCHEDULERS, TrainConfig, dynamic_mix_class, resolved_config
 from dcsep.train.reporting import ProgressBar, ScalarWriter, close_logger, memory_summary, setup_logger
-from dcsep.utils import atomic_write_text, seed_everything
+from dcsep.utils import atomic_write_text, remove_stale_temp_files, seed_everything
 
 
 #: training keys that may change between a run and its resumption without changing the result
@@ -244,6 +244,10 @@ class Trainer:
         if env.is_main:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             self.log = setup_logger(self.exp_dir / "train.log", env.rank)
+            if self.resume:  # temporary files of writes cut short by a kill
+                stale = remove_stale_temp_files(self.exp_dir) + remove_stale_temp_files(self.ckpt_dir)
+                if stale:
+                    self.log.info("removed %d temporary file(s) of an interrupted run", len(stale))
         self.log.info(
             "dcsep %s, torch %s, %d process(es), device %s%s",
             dcsep.__version__,

@@ -105,6 +105,7 @@ def test_decode_and_score_killed_and_rerun(tmp_path, setup):
                 assert a["mtimes"][k] == prev[k], f"{k} rewritten by attempt {i} ({kill})"
         prev = a["mtimes"]
     assert f"{NUM_UTTS} already done, 0 to separate" in dec[-1]["output_tail"]
+    assert not [p.name for p in out.rglob("*.wav.*.tmp")]  # the killed wav write's temporary file is gone
     for c in (1, 2):
         assert scp_utts(out, f"spk{c}.scp") == scp_utts(ref, f"spk{c}.scp") == {f"utt{i:03d}" for i in range(NUM_UTTS)}
     for p in sorted((ref / "wav").glob("*.wav")):
@@ -141,3 +142,4 @@ def test_no_temp_files_listed(tmp_path, setup):
     assert main(decode_argv({**setup, "tt": tmp_path / "tt"}, out)) == 0
     for scp in out.glob("*.scp"):
         assert ".tmp" not in scp.read_text()
+    assert not (out / "wav" / ".utt000-spk1.wav.x1y2.tmp").exists()  # removed by the next run

@@ -149,6 +149,8 @@ def test_sigkill_and_resume_gives_identical_weights(tmp_path, corpus, seed):
     assert last["exit_code"] == 0, last["output_tail"]
     assert not last["files"]["bad"]
     assert len([a for a in attempts if a["killed"]]) >= 5
+    # the kills inside writes left temporary files; resuming removed them
+    assert not [p.name for p in exp.rglob("*.tmp")]
 
     for name in ["model.pt", "valid.loss.best.pt"]:
         a, b = load(ref / name), load(exp / name)
