@@ -51,7 +51,7 @@ def test_tables_from_exp_dirs(pt, tmp_path):
         for m, v in (("oracle_kmeans", 4.0), ("kmeans", 3.0), ("ibm", 12.0), ("irm", 11.0)):
             _scored(k40, s, m, v, {"f+f": v - 1, "f+m": v + 1, "m+m": v - 2})
     _scored(k40, "tt_3spk", "kmeans", 1.25)
-    _scored(root / "dc_tables_sweep_k5", "tt_2spk", "kmeans", -0.5)
+    _scored(root / "dc_tables_k5", "tt_2spk", "kmeans", -0.5)
     _logs(k40)
     (k40 / "train_summary.json").write_text(
         json.dumps({"epochs": 3, "steps": 186, "best_valid_loss": 0.25, "train_hours": 0.1, "train_dir": "data/tables/tr_2spk"})
@@ -67,7 +67,7 @@ def test_tables_from_exp_dirs(pt, tmp_path):
     assert "| K = 5 | - | - | -0.50 | -1.00 | - | -0.74 / -1.07 |" in text
     assert "| ideal binary mask (IBM) | 10.00 / 9.50 | 11.00 / 10.50 | 13.00 / 12.50 | 12.00 / 11.50 |" in text
     assert "| m+m (2) | f+f (2) | f+m (2) | all (6) |" in text
-    assert "| 2 speakers, 3 epochs | DC global k-means | - | - | 1.25 | 0.75 | 2.74 / 2.22 |" in text
+    assert "| 2 speakers | DC global k-means | - | - | 1.25 | 0.75 | 2.74 / 2.22 |" in text
     assert "| 3 | 186 | 0.2500 | 6.0 | 6.0 |" in text  # epochs, steps, loss, training and stage minutes
 
 

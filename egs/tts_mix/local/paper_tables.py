@@ -56,17 +56,16 @@ LABELS = {
     "irm": "ideal ratio mask (IRM)",
 }
 MODEL_LABELS = {
-    "k40": "K = 40, 3 epochs (main)",
-    "sweep_k5": "K = 5",
-    "sweep_k10": "K = 10",
-    "sweep_k20": "K = 20",
-    "sweep_k40": "K = 40",
-    "sweep_k60": "K = 60",
-    "sweep_k40_logistic": "K = 40 logistic",
-    "sweep_k40_3spk": "K = 40, 3-speaker training",
+    "k40": "K = 40",
+    "k40_3spk": "K = 40, 3-speaker training",
+    "k5": "K = 5",
+    "k10": "K = 10",
+    "k20": "K = 20",
+    "k60": "K = 60",
+    "k40_logistic": "K = 40 logistic",
 }
-SWEEP = ["sweep_k5", "sweep_k10", "sweep_k20", "sweep_k40", "sweep_k60", "sweep_k40_logistic"]
-COMMAND = "cd egs/tts_mix && nice -n 15 local/paper_tables.sh"
+SWEEP = ["k5", "k10", "k20", "k40", "k60", "k40_logistic"]
+COMMAND = "cd egs/tts_mix && local/paper_tables.sh"
 
 
 def fmt(x: float | None, digits: int = 2) -> str:
@@ -155,7 +154,7 @@ def table_setup(res: Results, data_dir: Path) -> list[str]:
     sets = ["tr_2spk", "cv_2spk", CLOSED2, OPEN2, "tr_3spk", "cv_3spk", CLOSED3, OPEN3]
     counts = ", ".join(f"{s} {n_lines(data_dir / s / 'wav.scp')}" for s in sets if (data_dir / s / "wav.scp").is_file())
     lines += [
-        f"Corpus: `egs/tts_mix/conf/tables/data.yaml` (mixtures per set: {counts or 'not generated'}).",
+        f"Corpus: `egs/tts_mix/conf/tables/data.yaml`, data dirs `{data_dir}` (mixtures per set: {counts or 'not generated'}).",
         "",
         "| model | config | trained on | epochs | steps | best valid loss | training (min) | all stages (min) | date |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -163,8 +162,7 @@ def table_setup(res: Results, data_dir: Path) -> list[str]:
     for model in sorted(res.entries, key=lambda m: list(MODEL_LABELS).index(m) if m in MODEL_LABELS else 99):
         d = res.exp_root / (PREFIX + model)
         s = train_summary(d)
-        name = model.removeprefix("sweep_").removesuffix("_3spk")
-        cfg = f"sweep/train_{name}.yaml" if model.startswith("sweep_") else f"train_{name}.yaml"
+        cfg = f"train_{model.removesuffix('_3spk')}.yaml"
         date = (
             datetime.fromtimestamp((d / "train_summary.json").stat().st_mtime, timezone.utc).strftime("%Y-%m-%d")
             if (d / "train_summary.json").is_file()
@@ -184,7 +182,7 @@ def table1(res: Results) -> list[str]:
     lines = [
         "### Table 1: clustering methods, closed and open speaker sets",
         "",
-        "Main model (`conf/tables/train_k40.yaml`: K = 40, tanh, 3 epochs), 2-speaker test sets. Oracle: each 100-frame chunk clustered on its own, chunks aligned",
+        "Model K = 40 (tanh, `conf/tables/train_k40.yaml`), 2-speaker test sets. Oracle: each 100-frame chunk clustered on its own, chunks aligned",
         "with the oracle permutation; global: the whole utterance clustered at once.",
         "",
         f"| method | closed SDRi | closed SI-SDRi | open SDRi | open SI-SDRi | paper SDRi closed / open |",
@@ -204,16 +202,15 @@ def table2(res: Results) -> list[str]:
     lines = [
         "### Table 2: embedding dimension K and output activation",
         "",
-        "Models of `conf/tables/sweep/` (1 epoch each; the same network and schedule apart from K and the output",
-        "activation). Open speaker set (tt_2spk). Valid loss: validation loss after the epoch (whole cv_2spk",
-        "utterances; it depends on K, so compare it only between models of the same K).",
+        "The same network and schedule apart from K and the output activation. Open speaker set (tt_2spk).",
+        "Valid loss: the best epoch's validation loss (whole cv_2spk utterances).",
         "",
         "| model | oracle SDRi | oracle SI-SDRi | global SDRi | global SI-SDRi | best valid loss | paper open oracle / global |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for model in SWEEP:
         s = train_summary(res.exp_root / (PREFIX + model))
-        p = PAPER_T2[model.removeprefix("sweep_")]
+        p = PAPER_T2[model]
         lines.append(
             f"| {MODEL_LABELS[model]} | "
             + " | ".join(res.pair(model, OPEN2, "oracle_kmeans") + res.pair(model, OPEN2, "kmeans"))
@@ -228,7 +225,7 @@ def table3(res: Results) -> list[str]:
     lines = [
         "### Table 3: by speaker pair",
         "",
-        "Main model (K = 40, 3 epochs). Cells: SDRi / SI-SDRi (dB); the number of mixtures of each group in the header. Gender: of the",
+        "Model K = 40. Cells: SDRi / SI-SDRi (dB); the number of mixtures of each group in the header. Gender: of the",
         "eSpeak NG voice variants (`utt2gender`: f+f, f+m, m+m); pitch: each speaker's measured median f0 below or",
         "above 150 Hz (`utt2category`: low-low, low-high, high-high). The paper's column order is m+m, f+f, f+m, all.",
         "",
@@ -259,18 +256,13 @@ def table4(res: Results) -> list[str]:
     lines = [
         "### Table 4: 3-speaker mixtures",
         "",
-        "Models trained on 2-speaker mixtures, decoded with 3 clusters (the main K = 40 model, 3 epochs, and the",
-        "1-epoch K = 40 model of Table 2), and the same 1-epoch network trained on 3-speaker mixtures",
-        "(`--train_num_spk 3`). The paper's figures are for its 2-speaker model.",
+        "The K = 40 model trained on 2-speaker mixtures, decoded with 3 clusters, and the same network trained on",
+        "3-speaker mixtures (`--train_num_spk 3`). The paper's figures are for its 2-speaker model.",
         "",
         "| training | method | closed SDRi | closed SI-SDRi | open SDRi | open SI-SDRi | paper SDRi closed / open |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for model, name in (
-        ("k40", "2 speakers, 3 epochs"),
-        ("sweep_k40", "2 speakers, 1 epoch"),
-        ("sweep_k40_3spk", "3 speakers, 1 epoch"),
-    ):
+    for model, name in (("k40", "2 speakers"), ("k40_3spk", "3 speakers")):
         for m in ("oracle_kmeans", "kmeans"):
             p = PAPER_T4[m] if model == "k40" else None
             paper = f"{p[0]:.2f} / {p[1]:.2f}" if p else "-"
@@ -284,12 +276,12 @@ def table4(res: Results) -> list[str]:
     return lines
 
 
-def tables_markdown(res: Results, data_dir: Path) -> str:
+def tables_markdown(res: Results, data_dir: Path, command: str = COMMAND) -> str:
     import torch
 
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [
-        f"Command: `{COMMAND}`  ",
+        f"Command: `{command}`  ",
         f"Machine: {machine()} (CPU only; shared with other jobs, run at nice 15); torch {torch.__version__}; "
         f"tables gathered {date}.  ",
         "GPU: not yet measured (no GPU was available for these runs).",
@@ -327,11 +319,12 @@ def main(argv=None) -> int:
     p.add_argument("--exp-root", type=Path, default=Path("exp"), help="dir holding the dc_tables_* exp dirs")
     p.add_argument("--data-dir", type=Path, default=Path("data/tables"), help="the corpus's data dirs")
     p.add_argument("--out", type=Path, default=Path("../../docs/results.md"), help="markdown file to update")
+    p.add_argument("--command", default=COMMAND, help="the command shown above the tables")
     p.add_argument("--print", action="store_true", help="also print the tables")
     args = p.parse_args(argv)
     try:
         res = Results(args.exp_root)
-        text = tables_markdown(res, args.data_dir)
+        text = tables_markdown(res, args.data_dir, args.command)
         write(args.out, text)
     except DcsepError as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
