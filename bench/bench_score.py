@@ -103,7 +103,8 @@ def main(argv=None) -> int:
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
-    import fast_bss_eval
+    from importlib.metadata import version
+
     import mir_eval
 
     from dcsep.metrics import bss_eval, score_utterance
@@ -174,7 +175,7 @@ def main(argv=None) -> int:
                 "",
                 f"Command: `{cmd.strip()}`  ",
                 f"Machine: {machine()}; torch {torch.__version__}, numpy {np.__version__}, mir_eval "
-                f"{getattr(mir_eval, '__version__', '?')}, fast_bss_eval {getattr(fast_bss_eval, '__version__', '?')}; "
+                f"{version('mir_eval')}, fast_bss_eval {version('fast_bss_eval')}; "
                 f"one thread; load average {load0:.1f} before and {os.getloadavg()[0]:.1f} after the run; "
                 f"{datetime.date.today().isoformat()}.  ",
                 "Synthetic references (two voiced-like sources), estimates = filtered references with leakage and "
