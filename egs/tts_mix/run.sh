@@ -7,8 +7,8 @@
 # made. Training speakers give tr, cv and tt_closed (closed speaker set,
 # other utterances); held-out voices give tt (open speaker set).
 #
-#   ./run.sh                        # small size: stages 1-5 in ~10 min on 2 CPU cores
-#   ./run.sh --size tiny            # a minute or two; for tests
+#   ./run.sh                        # small size (the demo): stages 1-5 on 2 CPU cores, see README.md
+#   ./run.sh --size tiny            # about a minute; exists for the tests, separates little
 #   ./run.sh --size large --ngpu 1  # ~20k training mixtures; for a GPU
 #   ./run.sh --stage 4 --decode_methods "kmeans oracle_kmeans spectral ibm irm"
 #
