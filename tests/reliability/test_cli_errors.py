@@ -75,7 +75,8 @@ def env(tmp_path_factory):
     tr = make_tiny_corpus(root / "tr", num_utts=2, seconds=0.5, seed=1)
     cv = make_tiny_corpus(root / "cv", num_utts=2, seconds=0.5, seed=2)
     torch.manual_seed(0)
-    model = DeepClustering.from_config({k: v for k, v in TRAIN_CONF.items() if k.startswith(("frontend", "encoder", "clusterer"))})
+    model_conf = {k: v for k, v in TRAIN_CONF.items() if k.startswith(("frontend", "encoder", "clusterer"))}
+    model = DeepClustering.from_config(model_conf)
     (root / "exp").mkdir()
     model.save(root / "exp" / "model.pt")
     conf = root / "train.yaml"
@@ -162,7 +163,10 @@ def scored(env, decoded, tmp_path_factory):
     ref, est = root / "ref", root / "est"
     ref.mkdir(), est.mkdir()
     tab = {n: (tt / n).read_text().splitlines() for n in ("wav.scp", "spk1.scp", "spk2.scp")}
-    good = {f"spk{c}.scp": [ln for ln in (dec / f"spk{c}.scp").read_text().splitlines() if ln.startswith("utt")] for c in (1, 2)}
+    good = {
+        f"spk{c}.scp": [ln for ln in (dec / f"spk{c}.scp").read_text().splitlines() if ln.startswith("utt")]
+        for c in (1, 2)
+    }
     first = {n: lines[0].split(maxsplit=1)[1] for n, lines in {**tab, **{"e" + k: v for k, v in good.items()}}.items()}
     for k, (p, _) in env["bad"].items():
         for utt, bad_est in ((f"est_{k}", True), (f"ref_{k}", False)):
@@ -463,8 +467,8 @@ def test_decode_utterance_ids_cannot_leave_outdir(env, tmp_path, capsys):
     scp.write_text("".join(f"{u} {wav}\n" for u in ["good", *EVIL_IDS]))
     out = tmp_path / "deep" / "out"
     before = {p for p in tmp_path.rglob("*")}
-    rc, errors, lines = run(decode_cli.main, ["--model", env["model"], "--scp", scp, "--outdir", out, "--device", "cpu"],
-                            capsys)
+    argv = ["--model", env["model"], "--scp", scp, "--outdir", out, "--device", "cpu"]
+    rc, errors, lines = run(decode_cli.main, argv, capsys)
     assert rc == 1
     assert len(errors) == len(EVIL_IDS), lines
     for u in EVIL_IDS:

@@ -175,8 +175,15 @@ TRAIN_FIELDS = _train_fields()
 train_values = st.one_of(
     values,
     st.sampled_from(["adam", "sgd", "plateau", "step", "none", "chunks", "dynamic_mix", "bfloat16", "1e-3", "5"]),
-    st.lists(st.dictionaries(st.sampled_from(["epochs", "chunk_frames", "batch_size", "lr"]), st.integers(-2, 50), max_size=3), max_size=3),
-    st.dictionaries(st.sampled_from(["lr", "momentum", "factor", "patience", "step_size", "gamma", "max_chunks_per_utt", "num_spk"]), scalars, max_size=3),
+    st.lists(
+        st.dictionaries(st.sampled_from(["epochs", "chunk_frames", "batch_size", "lr"]), st.integers(-2, 50), max_size=3),
+        max_size=3,
+    ),
+    st.dictionaries(
+        st.sampled_from(["lr", "momentum", "factor", "patience", "step_size", "gamma", "max_chunks_per_utt", "num_spk"]),
+        scalars,
+        max_size=3,
+    ),
 )
 train_conf = st.dictionaries(st.one_of(st.sampled_from(TRAIN_FIELDS), st.text(max_size=6)), train_values, max_size=5)
 
@@ -188,7 +195,8 @@ def test_training_config_from_arbitrary_yaml(tmp_path, c):
     from dcsep.train.config import load_train_config
 
     p = tmp_path / "train.yaml"
-    p.write_text(yaml.safe_dump({"encoder_conf": {"num_layers": 1, "hidden_units": 4, "embed_dim": 4}, **c}), encoding="utf-8")
+    tiny = {"encoder_conf": {"num_layers": 1, "hidden_units": 4, "embed_dim": 4}}
+    p.write_text(yaml.safe_dump({**tiny, **c}), encoding="utf-8")
     try:
         _, cfg = load_train_config(p)
     except ConfigError as e:
