@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import logging
 import math
 import os
 import signal
@@ -41,7 +42,7 @@ from typeguard import TypeCheckError
 
 import dcsep
 from dcsep.data.dataset import ChunkDataset, FixedChunkDataset, WorkerInit, collate, scan_datadir
-from dcsep.errors import ConfigError, DataError, DcsepError
+from dcsep.errors import ConfigError, DataError, DcsepError, one_line
 from dcsep.losses.abs import ibm_targets
 from dcsep.model import MODEL_KEYS, DeepClustering
 from dcsep.train import distributed
@@ -222,6 +223,14 @@ class Trainer:
         self.scalars = None
         try:
             return self._run()
+        except DcsepError as e:  # stderr gets it from the caller; train.log gets it here
+            if isinstance(e, TrainingInterrupted):
+                raise
+            record = self.log.makeRecord(self.log.name, logging.ERROR, __file__, 0, one_line(e), None, None)
+            for h in self.log.handlers:
+                if isinstance(h, logging.FileHandler):
+                    h.handle(record)
+            raise
         finally:
             self._restore_signal_handlers(old_handlers)
             if self.scalars is not None:

@@ -325,8 +325,10 @@ def test_bad_list(env, tmp_path, capsys, tool, scp, fault):
     rc, errors, lines = run(main, argv, capsys)
     assert rc == 1 and len(errors) == 1, lines
     assert re.search(pattern, errors[0]), errors[0]
-    # nothing written (but the training log, which says which data it was checking)
+    # nothing written but the training log, which ends with the error
     written = [p for p in out.rglob("*") if p.is_file() and p.name != "train.log"] if out.exists() else []
+    if tool in ("train", "valid"):
+        assert (out / "train.log").read_text().splitlines()[-1].endswith(" ERROR " + errors[0].split("error: ", 1)[1])
     if tool == "score_est":
         written = [p for p in d.iterdir() if p.name not in ("spk1.scp", "spk2.scp")]
     assert not written, written
