@@ -24,7 +24,7 @@ __po_usage() {
     echo "Options (current values):" >&2
     local __po_n
     for __po_n in ${__po_names}; do
-        printf '  --%-24s %s\n' "${__po_n}" "${!__po_n}" >&2
+        printf '  --%-24s %s\n' "${__po_n}" "${!__po_n-}" >&2
     done
 }
 
@@ -67,7 +67,7 @@ __po_parse() {
             echo "${0##*/}: error: invalid option name --${__po_name}" >&2
             exit 1
         fi
-        if [[ ${__po_name} == __po_* ]] || ! declare -p "${__po_name}" > /dev/null 2>&1; then
+        if [[ ${__po_name} == __po_* || " ${__po_names} " != *" ${__po_name} "* ]]; then
             echo "${0##*/}: error: unknown option --${__po_name//_/-} (see --help)" >&2
             exit 1
         fi
@@ -80,9 +80,9 @@ __po_parse() {
     done
 }
 
-# the options a script accepts, for --help: its lower-case, non-exported variables
+# the options a script accepts, for --help: its lower-case, non-exported, non-array variables
 __po_names=$(compgen -v | grep -E '^[a-z][a-z0-9_]*$' | while read -r __v; do
-    [[ $(declare -p "${__v}" 2> /dev/null) == "declare -x"* ]] || echo "${__v}"
+    [[ $(declare -p "${__v}" 2> /dev/null) == "declare -"[xaA]* ]] || echo "${__v}"
 done | tr '\n' ' ')
 
 __po_parse "$@"
