@@ -30,16 +30,31 @@ def _stats(sdri: float, count: int) -> dict:
     }
 
 
+PAIRS = {"a": ("f1", "f2"), "b": ("m1", "f1"), "c": ("m1", "m2")}  # utt -> speakers; f+f, f+m, m+m
+
+
 def _scored(exp: Path, test_set: str, method: str, sdri: float, groups: dict | None = None) -> None:
     d = exp / "decode" / test_set / method
     d.mkdir(parents=True)
-    breakdown = {"utt2gender": {k: _stats(v, 2) for k, v in (groups or {}).items()}}
-    (d / "summary.json").write_text(json.dumps({"overall": _stats(sdri, 6), "breakdown": breakdown}))
+    (d / "summary.json").write_text(json.dumps({"overall": _stats(sdri, 6), "breakdown": {}}))
+    if groups:  # per utterance: SDRi = the group's value, SI-SDRi 0.5 dB lower
+        by_utt = {"a": groups["f+f"], "b": groups["f+m"], "c": groups["m+m"]}
+        rows = ["utt\tSDRi\tSI-SDRi\tperm"] + [f"{u}\t{v}\t{v - 0.5}\t1,2" for u, v in by_utt.items()]
+        (d / "scores.tsv").write_text("\n".join(rows) + "\n")
+
+
+def _data(root: Path) -> Path:
+    (root / "local").mkdir(parents=True)
+    (root / "local" / "spk2gender").write_text("f1 f\nf2 f\nm1 m\nm2 m\n")
+    for s in ("tt_closed_2spk", "tt_2spk"):
+        (root / s).mkdir()
+        (root / s / "utt2spks").write_text("".join(f"{u} {' '.join(p)}\n" for u, p in PAIRS.items()))
+    return root
 
 
 def _logs(exp: Path) -> None:
     (exp / "logs").mkdir(parents=True, exist_ok=True)
-    (exp / "logs" / "stage3_train.log").write_text(
+    (exp / "logs" / "stage4_decode_tt_2spk_kmeans.log").write_text(
         "# started 2026-01-01 10:00:00\n# x\nsome output\n# finished 2026-01-01 10:06:00\n"
     )
 
@@ -58,7 +73,7 @@ def test_tables_from_exp_dirs(pt, tmp_path):
     )
     out = tmp_path / "results.md"
     out.write_text("# Results\n\nintro\n\n<!-- tables -->\nold\n<!-- /tables -->\n\n## Discussion\n\nkept\n")
-    assert pt.main(["--exp-root", str(root), "--data-dir", str(tmp_path / "nodata"), "--out", str(out)]) == 0
+    assert pt.main(["--exp-root", str(root), "--data-dir", str(_data(tmp_path / "data")), "--out", str(out)]) == 0
     text = out.read_text()
     assert "old" not in text and text.startswith("# Results\n\nintro") and text.endswith("## Discussion\n\nkept\n")
     row = next(line for line in text.splitlines() if line.startswith("| DC global k-means | 3.00"))
@@ -66,9 +81,9 @@ def test_tables_from_exp_dirs(pt, tmp_path):
     assert "| DC global spectral | - | - | - | - | - |" in text  # not run
     assert "| K = 5 | - | - | -0.50 | -1.00 | - | -0.74 / -1.07 |" in text
     assert "| ideal binary mask (IBM) | 10.00 / 9.50 | 11.00 / 10.50 | 13.00 / 12.50 | 12.00 / 11.50 |" in text
-    assert "| m+m (2) | f+f (2) | f+m (2) | all (6) |" in text
+    assert "| m+m (1) | f+f (1) | f+m (1) | all (6) |" in text  # genders from utt2spks + local/spk2gender
     assert "| 2 speakers | DC global k-means | - | - | 1.25 | 0.75 | 2.74 / 2.22 |" in text
-    assert "| 3 | 186 | 0.2500 | 6.0 | 6.0 |" in text  # epochs, steps, loss, training and stage minutes
+    assert "| 3 | 186 | 0.2500 | 6.0 | 6.0 |" in text  # epochs, steps, loss, training and decoding minutes
 
 
 def test_new_file_and_missing_markers(pt, tmp_path):

@@ -119,10 +119,11 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores"
 
 
-def log_seconds(exp_dir: Path) -> float:
-    """Wall time of every stage of an exp dir: the '# started' / '# finished' pairs of its logs."""
+def log_seconds(exp_dir: Path, pattern: str = "stage[45]_*.log") -> float:
+    """Wall time of the stages of an exp dir (default: decoding and scoring) from the '# started' /
+    '# finished' pairs of its logs."""
     total = 0.0
-    for log in sorted((exp_dir / "logs").glob("*.log")):
+    for log in sorted((exp_dir / "logs").glob(pattern)):
         start = None
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             m = re.match(r"# (started|finished) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", line)
@@ -156,7 +157,7 @@ def table_setup(res: Results, data_dir: Path) -> list[str]:
     lines += [
         f"Corpus: `egs/tts_mix/conf/tables/data.yaml`, data dirs `{data_dir}` (mixtures per set: {counts or 'not generated'}).",
         "",
-        "| model | config | trained on | epochs | steps | best valid loss | training (min) | all stages (min) | date |",
+        "| model | config | trained on | epochs | steps | best valid loss | training (min) | decoding + scoring (min) | date |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for model in sorted(res.entries, key=lambda m: list(MODEL_LABELS).index(m) if m in MODEL_LABELS else 99):
@@ -174,7 +175,14 @@ def table_setup(res: Results, data_dir: Path) -> list[str]:
             f"{fmt(60 * s['train_hours'], 1) if 'train_hours' in s else '-'} | {fmt(log_seconds(d) / 60, 1)} | {date} |"
         )
     total = sum(log_seconds(res.exp_root / (PREFIX + m)) for m in res.entries)
-    lines += ["", f"Wall time of all stages of all models (without corpus generation): {total / 60:.1f} min.", ""]
+    train = sum(60 * train_summary(res.exp_root / (PREFIX + m)).get("train_hours", 0.0) for m in res.entries)
+    lines += [
+        "",
+        f"Wall time of all models: training {train:.1f} min, decoding and scoring {total / 60:.1f} min (training time",
+        "from `train_summary.json`, summed over interrupted and resumed parts; decoding and scoring from the",
+        "stage logs).",
+        "",
+    ]
     return lines
 
 
@@ -221,13 +229,53 @@ def table2(res: Results) -> list[str]:
     return lines
 
 
-def table3(res: Results) -> list[str]:
+def read_map(path: Path) -> dict[str, str]:
+    """``key value...`` lines of a Kaldi-style file (missing file: empty)."""
+    out = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            f = line.split(maxsplit=1)
+            if len(f) == 2:
+                out[f[0]] = f[1].strip()
+    return out
+
+
+def pair_groups(data_dir: Path, test_set: str) -> dict[str, dict[str, str]]:
+    """utt -> group for each grouping of Table 3: the voice variants' genders (``utt2gender``, or from
+    ``utt2spks`` and ``local/spk2gender``) and the speakers' pitch classes (``utt2category``)."""
+    d = data_dir / test_set
+    gender = read_map(d / "utt2gender")
+    if not gender:
+        spk2gender = read_map(data_dir / "local" / "spk2gender")
+        for utt, spks in read_map(d / "utt2spks").items():
+            g = [spk2gender.get(s) for s in spks.split()]
+            if all(g):
+                gender[utt] = "+".join(sorted(g))  # f+f, f+m, m+m as wsj0-mix lists write them
+    return {"utt2gender": gender, "utt2category": read_map(d / "utt2category")}
+
+
+def group_means(entry: Entry | None, mapping: dict[str, str]) -> dict[str, tuple[int, float, float]]:
+    """group -> (count, mean SDRi, mean SI-SDRi) from the decode dir's scores.tsv."""
+    if entry is None or not (entry.path / "scores.tsv").is_file():
+        return {}
+    lines = (entry.path / "scores.tsv").read_text(encoding="utf-8").splitlines()
+    cols = lines[0].split("\t")
+    i, j = cols.index("SDRi"), cols.index("SI-SDRi")
+    acc: dict[str, list[tuple[float, float]]] = {}
+    for line in lines[1:]:
+        f = line.split("\t")
+        if len(f) == len(cols) and f[0] in mapping:
+            acc.setdefault(mapping[f[0]], []).append((float(f[i]), float(f[j])))
+    return {k: (len(v), sum(a for a, _ in v) / len(v), sum(b for _, b in v) / len(v)) for k, v in acc.items()}
+
+
+def table3(res: Results, data_dir: Path) -> list[str]:
     lines = [
         "### Table 3: by speaker pair",
         "",
         "Model K = 40. Cells: SDRi / SI-SDRi (dB); the number of mixtures of each group in the header. Gender: of the",
-        "eSpeak NG voice variants (`utt2gender`: f+f, f+m, m+m); pitch: each speaker's measured median f0 below or",
-        "above 150 Hz (`utt2category`: low-low, low-high, high-high). The paper's column order is m+m, f+f, f+m, all.",
+        "eSpeak NG voice variants (f+f, f+m, m+m); pitch: each speaker's measured median f0 below or above 150 Hz",
+        "(`utt2category`: low-low, low-high, high-high). The paper's columns are m+m, f+f, f+m, all.",
         "",
     ]
     for fname, keys, title in (
@@ -235,14 +283,16 @@ def table3(res: Results) -> list[str]:
         ("utt2category", ["low-low", "high-high", "low-high"], "pitch class (median f0 < or >= 150 Hz)"),
     ):
         for kind, test_set in (("closed", CLOSED2), ("open", OPEN2)):
-            counts = [res.count("k40", test_set, "ibm", (fname, k)) for k in keys]
+            mapping = pair_groups(data_dir, test_set)[fname]
+            groups = {m: group_means(res.get("k40", test_set, m), mapping) for m in ("oracle_kmeans", "kmeans", "ibm", "irm")}
+            counts = [max((g.get(k, (0,))[0] for g in groups.values()), default=0) for k in keys]
             if not any(counts):
                 continue
             lines += [f"By {title}, {kind} speaker set ({test_set}):", ""]
             head = [f"{k} ({c})" for k, c in zip(keys, counts)] + [f"all ({res.count('k40', test_set, 'ibm')})"]
             lines += ["| method | " + " | ".join(head) + " |", "| --- | " + " | ".join("---:" for _ in head) + " |"]
-            for m in ("oracle_kmeans", "kmeans", "ibm", "irm"):
-                cells = [" / ".join(res.pair("k40", test_set, m, (fname, k))) for k in keys]
+            for m, g in groups.items():
+                cells = [f"{fmt(g[k][1])} / {fmt(g[k][2])}" if k in g else "- / -" for k in keys]
                 cells.append(" / ".join(res.pair("k40", test_set, m)))
                 lines.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
                 if fname == "utt2gender" and m in PAPER_T3:
@@ -290,7 +340,7 @@ def tables_markdown(res: Results, data_dir: Path, command: str = COMMAND) -> str
         "paper's metric) and SI-SDRi (scale-invariant SDR improvement). \"-\": not run.",
         "",
     ]
-    for part in (table_setup(res, data_dir), table1(res), table2(res), table3(res), table4(res)):
+    for part in (table_setup(res, data_dir), table1(res), table2(res), table3(res, data_dir), table4(res)):
         lines += part
     return "\n".join(lines).rstrip("\n") + "\n"
 
