@@ -63,6 +63,11 @@ def test_tables(tmp_path):
     assert "| DC, oracle k-means | 6.54 | - |" in lines
     assert "| DC, global k-means | 9.00 | 2.00 |" in lines
     assert any(l.startswith("| method | low-high (6) | low-low (4) |") for l in lines)
+    # each method's SI-SDRi against the IBM's (5.31 / 12.5, 5.37 / 12.6 and 6.04 / 12.6)
+    assert "SI-SDRi as a share of the IBM's: DC, global k-means 42%." in lines
+    assert "SI-SDRi as a share of the IBM's: DC, global k-means 43%, DC, oracle k-means 48%." in lines
+    # no share without an IBM figure (tt_3spk has only k-means and an empty IRM)
+    assert sum(l.startswith("SI-SDRi as a share") for l in lines) == 2
 
 
 def test_set_labels():
