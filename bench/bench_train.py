@@ -186,6 +186,11 @@ def main(argv=None) -> int:
             f"Audio h / wall h = seconds of mixture processed per wall-clock second. Memory: {mem_kind}.\n\n"
             + header + "\n" + "\n".join(rows) + "\n"
         )
+        if not args.device.startswith("cuda"):
+            body += (
+                "\nGPU: not yet measured (no GPU was available); on one, "
+                "`python bench/bench_train.py --device cuda --amp --batch-sizes 16 64 256 --steps 20`.\n"
+            )
         write_section(args.output, body)
         print(f"updated {args.output}", file=sys.stderr)
     return 0
