@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 NAME = "speechocean762_dc_blstm"
 MODEL_DIR = REPO / "pretrained" / NAME
 MIX_LIST = REPO / "egs" / "speechocean762" / "local" / "mix_lists" / "full" / "mix_2_spk_tt.txt"
-# mean SI-SDRi over the mixtures below must exceed this (the model's open-set mean is far above it,
-# an untrained or broken model gives about 0 dB)
-MIN_MEAN_SI_SDRI = 4.0
+# mean SI-SDRi over these mixtures must exceed this (the released model gives 3.6 dB on them,
+# a model early in training, before it separates, about -1.6 dB)
+MIN_MEAN_SI_SDRI = 2.0
 NUM_MIXTURES = 8
 
 
