@@ -72,7 +72,7 @@ def test_lowrank_equals_naive(case, weight, partition_weight, padded):
 def test_lowrank_equals_naive_largest_error():
     """Many random shapes at once: the worst relative error stays far below 1e-5 (float64)."""
     worst = 0.0
-    for seed in range(40):
+    for seed in range(200):
         g = torch.Generator().manual_seed(seed)
         b, t, f, k, c = (int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in [(1, 4), (1, 12), (1, 10), (1, 12), (1, 5)])
         V, Y, mix, lengths = random_case(seed, b, t, f, k, c, absent=seed % 2 == 1)
@@ -80,8 +80,11 @@ def test_lowrank_equals_naive_largest_error():
         s = row_scales(Y.reshape(b, t * f, c), w, partition_weight=seed % 2 == 0)
         lo = lowrank_affinity_loss(V.reshape(b, t * f, k), Y.reshape(b, t * f, c), s)
         na = naive_affinity_loss(V.reshape(b, t * f, k), Y.reshape(b, t * f, c), s)
-        nz = na > 0
+        # a loss that is zero in exact arithmetic (e.g. a single active bin) may come out of the naive
+        # N x N form as round-off (~1e-32); both forms must agree on which losses are zero
+        nz = na > 1e-12
         assert torch.equal(nz, lo.abs() > 1e-12)
+        assert (lo - na).abs().max().item() < 1e-12
         if nz.any():
             worst = max(worst, ((lo[nz] - na[nz]).abs() / na[nz]).max().item())
     assert worst < 1e-10, worst
