@@ -25,7 +25,7 @@ from dcsep.errors import ConfigError
 from dcsep.registry import Registry
 
 
-class _Loader(yaml.SafeLoader):
+class _SafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that reads ``1e-4`` as a float and rejects duplicate keys.
 
     Plain PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-4``) and
@@ -43,7 +43,7 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_Loader.add_implicit_resolver(
+_SafeLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
@@ -68,7 +68,7 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=_Loader)
+            data = yaml.load(f, Loader=_SafeLoader)
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from e
     except UnicodeDecodeError as e:
@@ -92,7 +92,7 @@ def loads_yaml(text: str, where: str = "<string>") -> Any:
         {'lr': 0.0001}
     """
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_SafeLoader)
     except yaml.YAMLError as e:
         raise _yaml_error(where, e) from None
     except RecursionError:

@@ -21,19 +21,11 @@ from dcsep.data.datadir import read_scp
 from dcsep.pretrained import pack
 from dcsep.separate import Separator
 
-REPO = Path(__file__).resolve().parents[2]
+from .corpora import REPO, speechocean762_dir
+
 RECIPE = REPO / "egs" / "speechocean762"
 
-
-def corpus_dir() -> Path | None:
-    env = os.environ.get("DCSEP_SPEECHOCEAN762")
-    for cand in ([Path(env)] if env else []) + [Path(__file__).resolve().parents[3] / "shared/data/speechocean762"]:
-        if (cand / "train" / "wav.scp").is_file() and (cand / "WAVE").is_dir():
-            return cand
-    return None
-
-
-CORPUS = corpus_dir()
+CORPUS = speechocean762_dir()
 pytestmark = pytest.mark.skipif(
     CORPUS is None, reason="speechocean762 not found (set DCSEP_SPEECHOCEAN762 to the corpus root)"
 )

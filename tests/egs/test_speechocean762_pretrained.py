@@ -8,9 +8,6 @@ the repository; skipped without it).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -22,7 +19,8 @@ from dcsep.metrics import si_sdr, si_sdr_pit
 from dcsep.pretrained import DEFAULT_MAX_BYTES, available_models
 from dcsep.separate import Separator
 
-REPO = Path(__file__).resolve().parents[1]
+from .corpora import REPO, speechocean762_dir
+
 NAME = "speechocean762_dc_blstm"
 MODEL_DIR = REPO / "pretrained" / NAME
 MIX_LIST = REPO / "egs" / "speechocean762" / "local" / "mix_lists" / "full" / "mix_2_spk_tt.txt"
@@ -30,14 +28,6 @@ MIX_LIST = REPO / "egs" / "speechocean762" / "local" / "mix_lists" / "full" / "m
 # a model early in training, before it separates, about -1.6 dB)
 MIN_MEAN_SI_SDRI = 2.0
 NUM_MIXTURES = 8
-
-
-def corpus_dir() -> Path | None:
-    env = os.environ.get("DCSEP_SPEECHOCEAN762")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "speechocean762"]:
-        if (cand / "WAVE").is_dir():
-            return cand
-    return None
 
 
 def test_files_and_lookup():
@@ -61,9 +51,9 @@ def test_separates_any_input_shape():
     assert sep.separate(x, num_spk=3).shape == (3, x.shape[0])
 
 
-@pytest.mark.skipif(corpus_dir() is None, reason="speechocean762 not found (set DCSEP_SPEECHOCEAN762)")
+@pytest.mark.skipif(speechocean762_dir() is None, reason="speechocean762 not found (set DCSEP_SPEECHOCEAN762)")
 def test_separates_unseen_speakers():
-    root = corpus_dir()
+    root = speechocean762_dir()
     sep = Separator.from_pretrained(NAME, device="cpu")
     lines = read_mix_list(MIX_LIST)
     picked = lines[:: len(lines) // NUM_MIXTURES][:NUM_MIXTURES]
