@@ -261,10 +261,10 @@ _WORKER: Worker | None = None
 
 
 def _init_worker(opts: dict, jobs, threads: int) -> None:
-    import torch
+    from dcsep.utils import limit_threads
 
     global _WORKER
-    torch.set_num_threads(threads)
+    limit_threads(threads)
     _WORKER = Worker(opts, jobs.get())
 
 

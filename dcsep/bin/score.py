@@ -117,9 +117,9 @@ _STATE: dict = {}
 
 def _init(state: dict, threads: int | None = None) -> None:
     if threads:
-        import torch
+        from dcsep.utils import limit_threads
 
-        torch.set_num_threads(threads)
+        limit_threads(threads)
     _STATE.clear()
     _STATE.update(state)
 

@@ -27,9 +27,15 @@ from dcsep.losses.weights import valid_mask
 from dcsep.registry import CLUSTERERS
 
 
-def _sq_dist(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    """X: (B, N, D), C: (B, M, D) -> squared distances (B, N, M)."""
-    return ((X * X).sum(-1, keepdim=True) - 2 * X @ C.transpose(1, 2) + (C * C).sum(-1)[:, None, :]).clamp_min(0)
+def _sq_norms(X: torch.Tensor) -> torch.Tensor:
+    """X: (B, N, D) -> squared norms (B, N, 1), computed once per k-means call."""
+    return (X * X).sum(-1, keepdim=True)
+
+
+def _sq_dist(X: torch.Tensor, C: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
+    """X: (B, N, D), C: (B, M, D) -> squared distances (B, N, M); x2: :func:`_sq_norms` of X."""
+    x2 = _sq_norms(X) if x2 is None else x2
+    return (x2 - 2 * X @ C.transpose(1, 2) + (C * C).sum(-1)[:, None, :]).clamp_min(0)
 
 
 def _sample(p: torch.Tensor, gen: torch.Generator, fallback: torch.Tensor | None = None) -> torch.Tensor:
@@ -50,25 +56,30 @@ def _sample(p: torch.Tensor, gen: torch.Generator, fallback: torch.Tensor | None
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_max(p.shape[1] - 1)
 
 
-def kmeans_pp_init(X: torch.Tensor, w: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+def kmeans_pp_init(
+    X: torch.Tensor, w: torch.Tensor, k: int, gen: torch.Generator, x2: torch.Tensor | None = None
+) -> torch.Tensor:
     """k-means++ seeding. X: (B, N, D), w: (B, N) point weights -> centres (B, k, D).
 
     Each centre is drawn with probability proportional to w * (squared
     distance to the nearest centre so far); when every weighted point already
     coincides with a centre (fewer distinct points than ``k``), it is drawn
-    from the weighted points again.
+    from the weighted points again. ``x2``: :func:`_sq_norms` of X (computed when None).
     """
     b = X.shape[0]
+    x2 = _sq_norms(X) if x2 is None else x2
     rows = torch.arange(b, device=X.device)
     centres = [X[rows, _sample(w, gen)]]  # each (B, D)
-    d2 = _sq_dist(X, centres[0][:, None]).squeeze(-1)  # (B, N)
+    d2 = _sq_dist(X, centres[0][:, None], x2).squeeze(-1)  # (B, N)
     for _ in range(1, k):
         centres.append(X[rows, _sample(w * d2, gen, fallback=w)])
-        d2 = torch.minimum(d2, _sq_dist(X, centres[-1][:, None]).squeeze(-1))
+        d2 = torch.minimum(d2, _sq_dist(X, centres[-1][:, None], x2).squeeze(-1))
     return torch.stack(centres, 1)
 
 
-def lloyd(X: torch.Tensor, w: torch.Tensor, centres: torch.Tensor, max_iter: int, tol: float):
+def lloyd(
+    X: torch.Tensor, w: torch.Tensor, centres: torch.Tensor, max_iter: int, tol: float, x2: torch.Tensor | None = None
+):
     """Weighted Lloyd iterations with empty-cluster re-seeding.
 
     A cluster left without weighted points is moved to a weighted point far
@@ -78,6 +89,7 @@ def lloyd(X: torch.Tensor, w: torch.Tensor, centres: torch.Tensor, max_iter: int
 
     Args:
         X: (B, N, D) points. w: (B, N) weights. centres: (B, k, D) initial centres.
+        x2: :func:`_sq_norms` of X (computed when None).
 
     Returns:
         labels (B, N), centres (B, k, D), inertia (B,): the weighted sum of
@@ -86,8 +98,9 @@ def lloyd(X: torch.Tensor, w: torch.Tensor, centres: torch.Tensor, max_iter: int
     b, n, _ = X.shape
     k = centres.shape[1]
     rows = torch.arange(b, device=X.device)[:, None]
+    x2 = _sq_norms(X) if x2 is None else x2
     for _ in range(max_iter):
-        d2 = _sq_dist(X, centres)  # (B, N, k)
+        d2 = _sq_dist(X, centres, x2)  # (B, N, k)
         labels = d2.argmin(-1)  # (B, N)
         onehot = torch.nn.functional.one_hot(labels, k).to(X.dtype) * w[..., None]  # (B, N, k)
         mass = onehot.sum(1)  # (B, k)
@@ -102,7 +115,7 @@ def lloyd(X: torch.Tensor, w: torch.Tensor, centres: torch.Tensor, max_iter: int
         centres = new
         if shift <= tol:
             break
-    d2 = _sq_dist(X, centres)
+    d2 = _sq_dist(X, centres, x2)
     labels = d2.argmin(-1)
     inertia = (d2.gather(-1, labels[..., None]).squeeze(-1) * w).sum(1)
     return labels, centres, inertia
@@ -147,9 +160,10 @@ def kmeans(
     X = X if X.dtype == torch.float64 else X.float()
     w = torch.ones(X.shape[:2], device=X.device, dtype=X.dtype) if weights is None else weights.to(X.device, X.dtype)
     gen = torch.Generator().manual_seed(seed)
+    x2 = _sq_norms(X)
     best = None
     for _ in range(n_init):
-        labels, centres, inertia = lloyd(X, w, kmeans_pp_init(X, w, k, gen), max_iter, tol)
+        labels, centres, inertia = lloyd(X, w, kmeans_pp_init(X, w, k, gen, x2), max_iter, tol, x2)
         if best is None:
             best = [labels, centres, inertia]
         else:
