@@ -6,9 +6,10 @@ import sys
 _LIMIT = """
 import sys
 from threadpoolctl import threadpool_info
-import numpy, torch
+import numpy
 from dcsep.utils import limit_threads
-limit_threads(1)
+limit_threads(1)  # imports torch first, so that its pools are limited too
+import torch
 pools = [p["num_threads"] for p in threadpool_info()]
 print(torch.get_num_threads(), max(pools), len(pools))
 """
@@ -16,7 +17,7 @@ print(torch.get_num_threads(), max(pools), len(pools))
 _SCORE_IMPORTS = """
 import sys
 import dcsep.bin.score, dcsep.metrics, dcsep.data.audio, dcsep.data.datadir, dcsep.utils
-dcsep.utils.limit_threads(1)
+dcsep.utils.limit_threads(1, with_torch=False)
 print("torch" in sys.modules)
 """
 

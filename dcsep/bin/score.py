@@ -119,7 +119,7 @@ def _init(state: dict, threads: int | None = None) -> None:
     if threads:
         from dcsep.utils import limit_threads
 
-        limit_threads(threads)
+        limit_threads(threads, with_torch=False)
     _STATE.clear()
     _STATE.update(state)
 
