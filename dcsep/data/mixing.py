@@ -397,12 +397,26 @@ def write_mixture_datadir(
     return data_dir
 
 
-def run_chunks(fn, chunks: Sequence[list], nj: int, progress: "Progress | None" = None, *args) -> list:
+def run_chunks(
+    fn, chunks: Sequence[list], nj: int, progress: "Progress | None" = None, *args, fresh_process: bool = False
+) -> list:
     """``[fn(chunk, *args) for chunk in chunks]`` over ``nj`` processes, results in order.
 
-    ``fn`` and ``args`` must be picklable when nj > 1. The first failure
-    cancels the chunks not yet started and is raised.
+    ``fn`` and ``args`` must be picklable when nj > 1 or ``fresh_process``.
+    The first failure cancels the chunks not yet started and is raised.
+
+    ``fresh_process``: every chunk runs in a new process (forked from a clean
+    server process), whatever ``nj``, so that its result cannot depend on what
+    ran before it in the same process: eSpeak NG keeps state from one utterance
+    to the next, and which worker gets which chunk varies from run to run.
     """
+    if fresh_process:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([fn.__module__])
+        pool = ProcessPoolExecutor(max_workers=max(1, min(nj, len(chunks))), mp_context=ctx, max_tasks_per_child=1)
+        return _collect(pool, fn, chunks, progress, args)
     if nj <= 1 or len(chunks) <= 1:
         out = []
         for c in chunks:
@@ -410,8 +424,11 @@ def run_chunks(fn, chunks: Sequence[list], nj: int, progress: "Progress | None" 
             if progress:
                 progress.update(len(c))
         return out
+    return _collect(ProcessPoolExecutor(max_workers=min(nj, len(chunks))), fn, chunks, progress, args)
+
+
+def _collect(pool: ProcessPoolExecutor, fn, chunks: Sequence[list], progress: "Progress | None", args) -> list:
     results: dict[int, object] = {}
-    pool = ProcessPoolExecutor(max_workers=min(nj, len(chunks)))
     try:
         futures = {pool.submit(fn, c, *args): i for i, c in enumerate(chunks)}
         for fut in as_completed(futures):

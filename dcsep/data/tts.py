@@ -26,7 +26,9 @@ and :class:`TTSMixConfig`).
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import json
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -120,6 +122,16 @@ class ESpeak:
             ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
+        # eSpeak NG seeds its random generator (noise, some voices' jitter) from the
+        # clock at initialisation; synthesize() seeds it per call instead, so the
+        # audio is the same on every run, whatever was spoken before in the process
+        if not hasattr(lib, "espeak_ng_SetRandSeed"):
+            raise DataError(f"the eSpeak NG library {library} is too old (no espeak_ng_SetRandSeed); need 1.51 or later")
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
+        self._libc = ctypes.CDLL(ctypes.util.find_library("c"))  # the C rand() some synthesisers call
+        self._libc.srand.argtypes = [ctypes.c_uint]
+        self._libc.srand.restype = None
         fs = lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), _ESPEAK_INITIALIZE_DONT_EXIT
         )
@@ -165,8 +177,12 @@ class ESpeak:
         pitch_range: int = 50,
         wordgap: int = 0,
         volume: int = 50,
+        seed: int = 0,
     ) -> np.ndarray:
         """Speak ``text``; returns int16 samples at :attr:`fs` (22050 Hz).
+
+        The same arguments give the same samples, in any process and after
+        any other call: ``seed`` seeds eSpeak NG's random generators first.
 
         Args:
             rate: words per minute (80..450).
@@ -174,6 +190,7 @@ class ESpeak:
             pitch_range: pitch range, 0..100 (0 = monotone).
             wordgap: extra pause between words, units of 10 ms.
             volume: 0..200; 50 keeps clear of clipping.
+            seed: seed of the random variation (0 .. 2**31 - 1).
         """
         self.set_voice(language, variant)
         for par, val in (
@@ -186,6 +203,8 @@ class ESpeak:
             if self.lib.espeak_SetParameter(par, int(val), 0) != 0:
                 raise DataError(f"eSpeak NG rejected parameter {par} = {val}")
         data = text.encode("utf-8") + b"\0"
+        self.lib.espeak_ng_SetRandSeed(int(seed))
+        self._libc.srand(int(seed))
         self._chunks = []
         err = self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)
         if err != 0:
@@ -558,6 +577,7 @@ def synthesize_utterance(spk: Speaker, text: str, fs: int, rate: int | None = No
         pitch=spk.pitch if pitch is None else pitch,
         pitch_range=spk.pitch_range,
         wordgap=spk.wordgap,
+        seed=zlib.crc32(f"{spk.spk_id}|{text}".encode()) & 0x7FFFFFFF,  # the same on every run
     )
     if raw.size == 0:
         raise DataError(f"eSpeak NG produced no audio for speaker {spk.spk_id} and text {text!r}")
@@ -622,7 +642,7 @@ def prepare_tts_mix(
     todo = [s for s in speakers if s.spk_id not in f0]
     if todo:
         chunks = [todo[i : i + 8] for i in range(0, len(todo), 8)]
-        res = run_chunks(_calibrate_chunk, chunks, nj, Progress(len(todo), "speaker f0"), fs)
+        res = run_chunks(_calibrate_chunk, chunks, nj, Progress(len(todo), "speaker f0"), fs, fresh_process=True)
         for s, v in zip(todo, (v for part in res for v in part)):
             f0[s.spk_id] = v
         from dcsep.utils import atomic_write_text
@@ -661,7 +681,8 @@ def prepare_tts_mix(
             f = line.split("\t")
             if len(f) == 3:
                 known[f[0]] = (int(f[1]), float(f[2]))
-    res = run_chunks(_synth_chunk, chunks, nj, Progress(len(all_utts), "synthesis"), fs, known)
+    # one fresh process per chunk: the audio is the same on every run, with any nj
+    res = run_chunks(_synth_chunk, chunks, nj, Progress(len(all_utts), "synthesis"), fs, known, fresh_process=True)
     info = {u: (n, lev) for part in res for (u, n, lev) in part}
     from dcsep.utils import atomic_write_text
 
