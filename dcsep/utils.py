@@ -11,11 +11,10 @@ import pickle
 import random
 import re
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-
-import sys
 
 import numpy as np
 

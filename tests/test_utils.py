@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 _LIMIT = """
-import sys
 from threadpoolctl import threadpool_info
 import numpy
 from dcsep.utils import limit_threads
@@ -22,7 +21,7 @@ print("torch" in sys.modules)
 """
 
 
-def _run(code: str) -> str:
+def _run(code: str) -> list[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
 
 
