@@ -32,9 +32,8 @@ def _sq_norms(X: torch.Tensor) -> torch.Tensor:
     return (X * X).sum(-1, keepdim=True)
 
 
-def _sq_dist(X: torch.Tensor, C: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
+def _sq_dist(X: torch.Tensor, C: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
     """X: (B, N, D), C: (B, M, D) -> squared distances (B, N, M); x2: :func:`_sq_norms` of X."""
-    x2 = _sq_norms(X) if x2 is None else x2
     return (x2 - 2 * X @ C.transpose(1, 2) + (C * C).sum(-1)[:, None, :]).clamp_min(0)
 
 
