@@ -82,3 +82,26 @@ def test_bad_config(name, conf, pattern):
 def test_bad_conv_config(conf, pattern):
     with pytest.raises(ConfigError, match=pattern):
         build("conv_blstm", **conf)
+
+
+def test_blstm_stack_of_mixed_lengths_matches_a_packed_batch():
+    # on CPU the stack runs each group of equal length on its own; it must give the
+    # outputs and gradients of one packed batch (padded frames zero in both)
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from dcsep.encoders.blstm import BLSTMStack
+
+    torch.manual_seed(2)
+    stack = BLSTMStack(F, hidden_units=5, num_layers=2, dropout=0.0)
+    x = torch.randn(5, 13, F, requires_grad=True)
+    lengths = torch.tensor([13, 6, 13, 1, 6])
+    out = stack(x, lengths)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    ref, _ = pad_packed_sequence(stack.lstm(packed)[0], batch_first=True, total_length=13)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-5)
+    assert out[1, 6:].abs().max() == 0 and out[3, 1:].abs().max() == 0
+    w = torch.randn_like(out)
+    grads = torch.autograd.grad((out * w).sum(), [x, *stack.parameters()])
+    grads_ref = torch.autograd.grad((ref * w).sum(), [x, *stack.parameters()])
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-4)
