@@ -13,6 +13,7 @@ run sees exactly the data of an uninterrupted one.
 from __future__ import annotations
 
 import random
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,7 +261,12 @@ def collate(items: list[dict]) -> dict:
 
 
 class WorkerInit:
-    """DataLoader ``worker_init_fn`` seeding python, numpy and torch from (seed, epoch, worker)."""
+    """DataLoader ``worker_init_fn`` seeding python, numpy and torch from (seed, epoch, worker).
+
+    Workers ignore SIGTERM and SIGINT: a stop sent to the whole process group (Slurm's
+    scancel, ``kill -- -PGID``, Ctrl-C) reaches the trainer, which writes its checkpoint
+    and then shuts the workers down; a worker killed first would make it fail instead.
+    """
 
     def __init__(self, seed: int, epoch: int, rank: int = 0):
         self.seed = seed
@@ -268,6 +274,9 @@ class WorkerInit:
         self.rank = rank
 
     def __call__(self, worker_id: int) -> None:
+        if torch.utils.data.get_worker_info() is not None:  # not when called in the main process
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         s = np.random.SeedSequence([self.seed, self.epoch, self.rank, worker_id]).generate_state(2)
         random.seed(int(s[0]))
         np.random.seed(int(s[1]))

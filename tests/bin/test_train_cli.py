@@ -162,7 +162,10 @@ def test_stats_cli_bad_dir(tmp_path, capsys):
     assert not (tmp_path / "s.pt").exists()
 
 
-def test_sigterm_writes_checkpoint_and_exits(corpus, tmp_path):
+@pytest.mark.parametrize("to_group", [False, True], ids=["process", "process-group"])
+def test_sigterm_writes_checkpoint_and_exits(corpus, tmp_path, to_group):
+    # to_group: a DataLoader worker, and the signal to the whole process group (as
+    # Slurm's scancel, `kill -- -PGID` or Ctrl-C send it); the worker must not die first
     import os
     import signal
     import subprocess
@@ -171,11 +174,12 @@ def test_sigterm_writes_checkpoint_and_exits(corpus, tmp_path):
 
     from dcsep.train.checkpoint import load_checkpoint
 
-    cfg = _yaml(tmp_path / "train.yaml", {**CONF, "max_epochs": 1000, "log_interval": 1, "batch_size": 2})
+    cfg = _yaml(tmp_path / "train.yaml", {**CONF, "max_epochs": 1000, "log_interval": 1, "batch_size": 2,
+                                           "num_workers": 1 if to_group else 0})
     exp = tmp_path / "exp"
     env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-m", "dcsep.bin.train", *_args(cfg, *corpus, exp)],
-                            env=env, stderr=subprocess.PIPE, text=True)
+                            env=env, stderr=subprocess.PIPE, text=True, start_new_session=to_group)
     try:
         deadline = time.monotonic() + 600  # generous: CI machines can be slow and busy
         while time.monotonic() < deadline and proc.poll() is None and not (
@@ -184,7 +188,10 @@ def test_sigterm_writes_checkpoint_and_exits(corpus, tmp_path):
             time.sleep(0.1)
         assert proc.poll() is None, "training ended before its second step"
         assert "step 2 " in (exp / "train.log").read_text(), "no second step within 10 minutes"
-        proc.send_signal(signal.SIGTERM)
+        if to_group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 
 import numpy as np
 import pytest
@@ -194,3 +195,5 @@ def test_worker_init_seeds():
     assert (np.random.rand(), torch.rand(1).item()) == a
     WorkerInit(1, 2, 0)(1)
     assert np.random.rand() != a[0]
+    # outside a DataLoader worker the signal handlers stay as they are
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
