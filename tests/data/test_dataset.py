@@ -195,5 +195,15 @@ def test_worker_init_seeds():
     assert (np.random.rand(), torch.rand(1).item()) == a
     WorkerInit(1, 2, 0)(1)
     assert np.random.rand() != a[0]
-    # outside a DataLoader worker the signal handlers stay as they are
-    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+
+
+def test_worker_init_keeps_signal_handlers_outside_a_worker():
+    def handler(signum, frame):
+        pass
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        WorkerInit(1, 2, 0)(0)
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        signal.signal(signal.SIGTERM, old)
