@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -36,36 +34,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "decode"
+BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 FS = 8000
 PAPER_MODEL = {"encoder": "blstm", "encoder_conf": {"num_layers": 2, "hidden_units": 600, "embed_dim": 40}}
 CLUSTERERS = ("kmeans", "spectral", "oracle_kmeans")
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace this script's section of ``path`` (re-read just before writing), or append it."""
-    from dcsep.utils import atomic_write_text
-
-    start, end = f"<!-- bench:{SECTION} -->", f"<!-- /bench:{SECTION} -->"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    atomic_write_text(path, text)
 
 
 def voice(rng: np.random.Generator, f0: float, n: int) -> np.ndarray:
@@ -93,6 +65,8 @@ def rtf_cells(timings: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
+    from dcsep.utils import cpu_description, replace_marked_section
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, nargs="+", default=[10.0, 60.0], help="input lengths (default 10 60)")
     p.add_argument("--clusterers", nargs="+", default=list(CLUSTERERS), help="default: kmeans spectral oracle_kmeans")
@@ -166,7 +140,7 @@ def main(argv=None) -> int:
                 "## Separation speed (`bench/bench_decode.py`)",
                 "",
                 f"Command: `{cmd.strip()}`  ",
-                f"Machine: {machine()}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+                f"Machine: {cpu_description()}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
                 f"load average {load0:.1f} before and {os.getloadavg()[0]:.1f} after the run (this process got "
                 f"{cpu_share:.2f} CPU cores on average); "
                 f"{datetime.date.today().isoformat()}.  ",
@@ -182,7 +156,7 @@ def main(argv=None) -> int:
                 *rows,
             ]
         )
-        write_section(args.output, body)
+        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
         print(f"wrote section bench:{SECTION} of {args.output}", file=sys.stderr)
     return 0
 

@@ -20,8 +20,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import re
 import resource
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "loss"
+BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 NAIVE_MATRICES = 4  # N x N float32 matrices alive at the naive loss's peak (measured: 3.7 at T = 100)
 
 
@@ -130,33 +129,9 @@ def cell(res: dict) -> tuple[str, str]:
     return f"{res['ms']:.1f}", fmt_mem(res["peak_mb"])
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
-
-
-def write_section(path: Path, body: str) -> None:
-    from dcsep.utils import atomic_write_text
-
-    start, end = f"<!-- bench:{SECTION} -->", f"<!-- /bench:{SECTION} -->"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    atomic_write_text(path, text)
-
-
 def main(argv=None) -> int:
+    from dcsep.utils import cpu_description, replace_marked_section
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="T = 100, 400; K = 40; batch 1")
     p.add_argument("--frames", type=int, nargs="+", help="frame counts T (default 100 400 1000)")
@@ -227,7 +202,7 @@ def main(argv=None) -> int:
                 "## Affinity loss: low-rank vs naive (forward + backward)",
                 "",
                 f"Command: `{cmd.strip()}`  ",
-                f"Machine: {machine()}{gpu}; torch {torch.__version__}, {args.threads} CPU threads; "
+                f"Machine: {cpu_description()}{gpu}; torch {torch.__version__}, {args.threads} CPU threads; "
                 f"{datetime.date.today().isoformat()}.  ",
                 f"F = {args.bins} bins, 2 speakers, VAD weights, float32. Time (ms): median over repeated runs, {timing}. "
                 "Peak: extra memory of one forward + backward beyond the inputs (CPU: maximum resident set size; "
@@ -238,7 +213,7 @@ def main(argv=None) -> int:
                 *rows,
             ]
         )
-        write_section(args.output, body)
+        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
         print(f"wrote section bench:{SECTION} of {args.output}")
     return 0
 

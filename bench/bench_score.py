@@ -29,8 +29,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # b
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -40,34 +38,8 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "score"
+BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 FS = 8000
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace this script's section of ``path`` (re-read just before writing), or append it."""
-    from dcsep.utils import atomic_write_text
-
-    start, end = f"<!-- bench:{SECTION} -->", f"<!-- /bench:{SECTION} -->"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    atomic_write_text(path, text)
 
 
 def utterance(rng: np.random.Generator, n: int, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,6 +67,8 @@ def timed(fn, *args, **kwargs):
 
 
 def main(argv=None) -> int:
+    from dcsep.utils import cpu_description, replace_marked_section
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--utts", type=int, default=20, help="utterances (default 20)")
     p.add_argument("--seconds", type=float, default=4.0, help="length of each utterance (default 4)")
@@ -174,7 +148,7 @@ def main(argv=None) -> int:
                 "## Scoring speed and agreement with mir_eval (`bench/bench_score.py`)",
                 "",
                 f"Command: `{cmd.strip()}`  ",
-                f"Machine: {machine()}; torch {torch.__version__}, numpy {np.__version__}, mir_eval "
+                f"Machine: {cpu_description()}; torch {torch.__version__}, numpy {np.__version__}, mir_eval "
                 f"{version('mir_eval')}, fast_bss_eval {version('fast_bss_eval')}; "
                 f"one thread; load average {load0:.1f} before and {os.getloadavg()[0]:.1f} after the run; "
                 f"{datetime.date.today().isoformat()}.  ",
@@ -189,7 +163,7 @@ def main(argv=None) -> int:
                 summary,
             ]
         )
-        write_section(args.output, body)
+        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
         print(f"wrote section bench:{SECTION} of {args.output}", file=sys.stderr)
     return 0
 

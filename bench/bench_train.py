@@ -17,30 +17,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import re
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "train"
+BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 
 BLSTM_2X600 = {"encoder": "blstm", "encoder_conf": {"num_layers": 2, "hidden_units": 600, "embed_dim": 40}}
 BLSTM_4X600 = {"encoder": "blstm", "encoder_conf": {"num_layers": 4, "hidden_units": 600, "embed_dim": 40}}
 BUILTIN = {"blstm-2x600 (paper)": BLSTM_2X600, "blstm-4x600": BLSTM_4X600}
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def synthetic_batch(batch: int, num_samples: int, num_spk: int, fs: int, gen):
@@ -107,22 +94,9 @@ def run_case(model_conf: dict, batch: int, chunk_frames: int, device: str, amp: 
     }
 
 
-def write_section(path: Path, body: str) -> None:
-    from dcsep.utils import atomic_write_text
-
-    start, end = f"<!-- bench:{SECTION} -->", f"<!-- /bench:{SECTION} -->"
-    text = (
-        path.read_text(encoding="utf-8")
-        if path.exists()
-        else "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
-    )
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-    atomic_write_text(path, text)
-
-
 def main(argv=None) -> int:
+    from dcsep.utils import cpu_description, replace_marked_section
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", action="append", default=None,
                    help="model or training YAML (repeatable); default: built-in 2x600 and 4x600 BLSTMs, K=40")
@@ -178,7 +152,7 @@ def main(argv=None) -> int:
         body = (
             "## Training throughput (`bench/bench_train.py`)\n\n"
             f"Command: `{cmd.strip()}`  \n"
-            f"Machine: {machine()}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+            f"Machine: {cpu_description()}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
             f"load average {load0:.1f} before and {os.getloadavg()[0]:.1f} after the run; "
             f"{datetime.date.today().isoformat()}.  \n"
             f"One step = forward, float32 loss, backward, clipping, Adam update on synthetic 2-speaker chunks "
@@ -191,7 +165,7 @@ def main(argv=None) -> int:
                 "\nGPU: not yet measured (no GPU was available); on one, "
                 "`python bench/bench_train.py --device cuda --amp --batch-sizes 16 64 256 --steps 20`.\n"
             )
-        write_section(args.output, body)
+        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
         print(f"updated {args.output}", file=sys.stderr)
     return 0
 

@@ -34,6 +34,7 @@ import torch
 
 import dcsep
 from dcsep.errors import ConfigError, OutputError
+from dcsep.utils import cpu_description
 
 PATH_ENV = "DCSEP_PRETRAINED_PATH"
 MODEL_FILE = "model.pt"
@@ -110,19 +111,9 @@ def _pack_state(model, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     return state
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
 def machine_description() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{_cpu_name()}, {os.cpu_count()} cores, {gpu}"
+    return f"{cpu_description()}, {gpu}"
 
 
 def _size(n: int) -> str:

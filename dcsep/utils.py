@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic file writes, seeding, thread limits.
+"""Small shared helpers: atomic file writes, seeding, thread limits, the machine's name.
 
 torch is imported where it is used, so that tools without a model (dcsep-score)
 start without it.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import platform
 import random
 import re
 import shutil
@@ -120,6 +121,40 @@ def atomic_torch_save(obj, path: str | Path) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+def replace_marked_section(path: str | Path, name: str, body: str, new_file_text: str = "") -> None:
+    """Write ``body`` between the markers ``<!-- name -->`` and ``<!-- /name -->``
+    of the text file ``path``, atomically: the text between them is replaced,
+    the rest of the file kept. Without the markers the section is appended; a
+    missing file starts as ``new_file_text``. The file is read just before it
+    is written, so edits made meanwhile outside the section are kept."""
+    path = Path(path)
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    text = path.read_text(encoding="utf-8") if path.exists() else new_file_text
+    block = f"{start}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + block + "\n"
+    atomic_write_text(path, text)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_description() -> str:
+    """``"<CPU model>, <N> cores"``, as the benchmark and results tables name a machine."""
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def load_torch_file(path: str | Path, map_location="cpu", error: type[Exception] | None = None, what: str = "file"):

@@ -1,5 +1,6 @@
 """dcsep.utils: thread limits of worker processes; dcsep-score starts without torch."""
 
+import os
 import subprocess
 import sys
 
@@ -35,3 +36,27 @@ def test_limit_threads_limits_torch_and_blas_pools():
 def test_scoring_modules_do_not_import_torch():
     # dcsep-score's process and the helpers it uses start without torch (a few seconds per call)
     assert _run(_SCORE_IMPORTS) == ["False"]
+
+
+def test_replace_marked_section_replaces_appends_and_creates(tmp_path):
+    from dcsep.utils import replace_marked_section
+
+    path = tmp_path / "bench.md"
+    replace_marked_section(path, "bench:a", "first\n", "# Head\n")  # new file
+    assert path.read_text() == "# Head\n\n<!-- bench:a -->\nfirst\n<!-- /bench:a -->\n"
+    replace_marked_section(path, "bench:b", "other", "# unused\n")  # appended
+    path.write_text(path.read_text().replace("# Head\n", "# Head\n\nhand-written\n"))
+    replace_marked_section(path, "bench:a", "second")  # replaced in place, the rest kept
+    assert path.read_text() == (
+        "# Head\n\nhand-written\n\n<!-- bench:a -->\nsecond\n<!-- /bench:a -->\n\n"
+        "<!-- bench:b -->\nother\n<!-- /bench:b -->\n"
+    )
+    replace_marked_section(path, "bench:a", r"a \1 backslash")  # the body is not a regex template
+    assert "<!-- bench:a -->\na \\1 backslash\n<!-- /bench:a -->" in path.read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name != "bench.md"]  # no temporary file left
+
+
+def test_cpu_description_names_the_cores():
+    from dcsep.utils import cpu_description, cpu_name
+
+    assert cpu_name() and cpu_description() == f"{cpu_name()}, {os.cpu_count()} cores"

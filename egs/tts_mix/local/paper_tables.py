@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import re
 import sys
 from datetime import datetime, timezone
@@ -25,7 +23,7 @@ from pathlib import Path
 
 from dcsep.errors import DcsepError
 from dcsep.results import Entry, collect
-from dcsep.utils import atomic_write_text
+from dcsep.utils import atomic_write_text, cpu_description
 
 BEGIN, END = "<!-- tables -->", "<!-- /tables -->"
 PREFIX = "dc_tables_"
@@ -105,18 +103,6 @@ class Results:
     def pair(self, model: str, test_set: str, method: str, group=None) -> list[str]:
         """[SDRi, SI-SDRi] cells."""
         return [fmt(self.mean(model, test_set, method, m, group)) for m in ("SDRi", "SI-SDRi")]
-
-
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def log_seconds(exp_dir: Path, pattern: str = "stage[45]_*.log") -> float:
@@ -332,7 +318,7 @@ def tables_markdown(res: Results, data_dir: Path, command: str = COMMAND) -> str
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [
         f"Command: `{command}`  ",
-        f"Machine: {machine()} (CPU only; shared with other jobs, run at nice 15); torch {torch.__version__}; "
+        f"Machine: {cpu_description()} (CPU only; shared with other jobs, run at nice 15); torch {torch.__version__}; "
         f"tables gathered {date}.  ",
         "GPU: not yet measured (no GPU was available for these runs).",
         "",
