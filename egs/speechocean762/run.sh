@@ -16,7 +16,7 @@
 #
 #   ./run.sh --corpus_dir /path/to/speechocean762                  # stages 1-5 (CPU config)
 #   ./run.sh --corpus_dir DIR --train_config conf/train_dcpp_gpu.yaml --ngpu 1
-#   ./run.sh --corpus_dir DIR --train_config conf/train_blstm_long.yaml  # 6 more 400-frame epochs from the released model
+#   ./run.sh --corpus_dir DIR --train_config conf/train_blstm_long.yaml  # 5 more 400-frame epochs from the default model
 #   ./run.sh --corpus_dir DIR --dynamic_mix false                  # train on the fixed tr set
 #   ./run.sh --corpus_dir DIR --size tiny                          # a minute or two; for tests
 #   ./run.sh --corpus_dir DIR --stage 4 --test_max_utts 300        # decode/score 300 mixtures per test set
