@@ -4,20 +4,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 from datetime import datetime, timezone
-from pathlib import Path
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -28,10 +16,10 @@ def main(argv=None) -> int:
     import torch
 
     import dcsep
+    from dcsep.pretrained import machine_description
 
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{cpu_name()}, {os.cpu_count()} cores, {gpu}"
+    machine = machine_description()
     parts = [args.text] if args.text else []
     parts.append(f"Command: `{args.command}`.")
     parts.append(f"Machine: {machine}; dcsep {dcsep.__version__}, torch {torch.__version__}, Python {platform.python_version()}; {date}.")
