@@ -15,7 +15,8 @@ relative gains of 0-5 dB, active-level scaling and peak normalisation of
 * ``train_sources``: single-speaker utterances of the training speakers, for
   dynamic mixing (:class:`dcsep.data.dynamic_mix.DynamicMixDataset`);
 * ``tr``: fixed 2-speaker training mixtures of the same utterances;
-* ``cv``: validation mixtures of train-half speakers held out of training;
+* ``cv`` and ``cv_3spk``: 2- and 3-speaker validation mixtures of train-half
+  speakers held out of training (``cv_3spk`` validates a 3-speaker model);
 * ``tt_closed``: mixtures of training speakers' utterances that are kept out
   of training (closed speaker set);
 * ``tt`` and ``tt_3spk``: 2- and 3-speaker mixtures of the 125 test-half
@@ -501,7 +502,7 @@ class SpeechoceanConfig:
     test_speakers: int | None = None
     max_utts_per_spk: int | None = None
     mixtures: dict[int, dict[str, int]] = field(
-        default_factory=lambda: {2: {"tr": 5000, "cv": 500, "tt_closed": 500, "tt": 1500}, 3: {"tt": 1000}}
+        default_factory=lambda: {2: {"tr": 5000, "cv": 500, "tt_closed": 500, "tt": 1500}, 3: {"cv": 500, "tt": 1000}}
     )
     gain_db_range: list[float] = field(default_factory=lambda: [0.0, 5.0])
     child_age: int = 18

@@ -6,7 +6,7 @@
 # committed mix lists in local/mix_lists/<size> (wsj0-mix line format):
 #   train_sources  single-speaker utterances of 113 training speakers (dynamic mixing)
 #   tr             5000 fixed 2-speaker mixtures of the same utterances
-#   cv             500 mixtures of 12 train-half speakers held out of training
+#   cv, cv_3spk    500 2-speaker and 500 3-speaker mixtures of 12 train-half speakers held out of training
 #   tt_closed      500 mixtures of training speakers' utterances kept out of training
 #   tt, tt_3spk    1500 2-speaker and 1000 3-speaker mixtures of the 125 test speakers
 # (0-5 dB, wsj0-2mix scaling, "min" length), each with utt2gender, utt2age and
@@ -17,6 +17,7 @@
 #   ./run.sh --corpus_dir /path/to/speechocean762                  # stages 1-5 (CPU config)
 #   ./run.sh --corpus_dir DIR --train_config conf/train_dcpp_gpu.yaml --ngpu 1
 #   ./run.sh --corpus_dir DIR --train_config conf/train_blstm_long.yaml  # 5 more 400-frame epochs from the default model
+#   ./run.sh --corpus_dir DIR --train_num_spk 3 --train_config conf/train_blstm_3spk.yaml  # a 3-speaker model
 #   ./run.sh --corpus_dir DIR --dynamic_mix false                  # train on the fixed tr set
 #   ./run.sh --corpus_dir DIR --size tiny                          # a minute or two; for tests
 #   ./run.sh --corpus_dir DIR --stage 4 --test_max_utts 300        # decode/score 300 mixtures per test set
@@ -50,6 +51,7 @@ allow_partial=false    # accept a corpus with fewer files than the full one
 data_config=auto       # auto: conf/data_<size>.yaml
 mix_lists=auto         # auto: local/mix_lists/<size> (drawn from the seed when absent)
 dynamic_mix=true       # true: train on new mixtures every epoch (train_sources); false: on tr
+train_num_spk=2        # speakers per training mixture: 2, or 3 (dynamic mixing, validated on cv_3spk)
 
 # options of stages 2-5 (see tools/recipe_stages.sh)
 stage=1
@@ -78,10 +80,14 @@ if [[ ${dynamic_mix} == true ]]; then
 else
     train_set=tr
 fi
-valid_set=cv
+case ${train_num_spk} in
+    2) valid_set=cv ;;
+    3) valid_set=cv_3spk ;;
+    *) die "--train_num_spk: 2 or 3, got '${train_num_spk}'" ;;
+esac
 # the training YAML's dataset kind follows --dynamic_mix (a switched copy when it differs)
 train_config=$(python local/train_config.py --config "${train_config}" --dynamic-mix "${dynamic_mix}" \
-    --out-dir "${data_dir}/conf") || die "cannot read ${train_config}"
+    --num-spk "${train_num_spk}" --out-dir "${data_dir}/conf") || die "cannot use ${train_config}"
 setup_common
 recipe_name=speechocean762
 log "recipe speechocean762: size ${size}, data ${data_dir}, exp ${expdir}, dynamic mixing ${dynamic_mix}," \
@@ -124,9 +130,9 @@ fi
 if want_stage 5; then
     info=$(python local/run_info.py --command "${command_line}" --text "Deep clustering on speechocean762 \
 (real read speech, 8 kHz): model \`${expdir}/model.pt\` (config \`${train_config}\`), data \`${data_dir}\`, \
-training on $([[ ${dynamic_mix} == true ]] && echo "dynamically mixed ${train_set}" || echo "the fixed ${train_set} mixtures"). \
-Closed speaker set: tt_closed (training speakers, unseen utterances); open: tt and tt_3spk (test speakers); \
-tt_3spk is decoded with the 2-speaker model and --num-spk 3. Groups: utt2gender (gender pair), utt2age \
+training on $([[ ${dynamic_mix} == true ]] && echo "dynamically mixed ${train_set} (${train_num_spk} speakers)" || echo "the fixed ${train_set} mixtures"), \
+validation on ${valid_set}. Closed speaker set: tt_closed (training speakers, unseen utterances); open: tt and tt_3spk \
+(test speakers); every set is decoded with its own number of speakers (--num-spk 2 or 3). Groups: utt2gender (gender pair), utt2age \
 (children < 18 years), utt2category (both).${test_subset_note:+ ${test_subset_note}}")
     python -m dcsep.results "${expdir}" --title "speechocean762: ${tag}" --info "${info}" --test-sets "${test_sets}" --quiet
     log "results: ${expdir}/RESULTS.md"

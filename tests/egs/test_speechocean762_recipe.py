@@ -128,6 +128,36 @@ def test_fixed_training_mixtures_switch_the_config(recipe):
     assert "exp exp/dc_tiny_fixed," in res.stderr
 
 
+def test_three_speaker_training(recipe):
+    """--train_num_spk 3: dynamically mixed 3-speaker items, validated on cv_3spk."""
+    conf = recipe / "conf" / "train_tiny_3spk.yaml"
+    conf.write_text((recipe / "conf" / "train_tiny.yaml").read_text().replace("num_spk: 2", "num_spk: 3"))
+    res = run(recipe, "--train_num_spk", "3", "--train_config", "conf/train_tiny_3spk.yaml", "--stop_stage", "3")
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = recipe / "data" / "tiny"
+    assert len(read_scp(data / "cv_3spk" / "spk3.scp")) == 4
+    cv3 = _speakers(data / "cv_3spk")
+    assert cv3 <= _speakers(data / "cv") and not cv3 & _speakers(data / "train_sources")
+    exp = recipe / "exp" / "dc_tiny_3spk"
+    log = (exp / "logs" / "stage3_train.log").read_text()
+    assert "cv_3spk" in log and "train_sources" in log
+    assert (exp / "model.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--train_num_spk", "3"), "mixes 2 speakers (train_dataset_conf.num_spk), but 3 were asked for"),
+        (("--train_num_spk", "3", "--dynamic_mix", "false"), "3-speaker training needs dynamic mixing"),
+        (("--train_num_spk", "4"), "--train_num_spk: 2 or 3, got '4'"),
+    ],
+)
+def test_bad_number_of_training_speakers_is_reported(recipe, args, message):
+    res = run(recipe, *args, "--stage", "3", "--stop_stage", "3")
+    assert res.returncode != 0
+    assert message in res.stderr
+
+
 def test_bad_corpus_dir_is_reported(recipe, tmp_path):
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

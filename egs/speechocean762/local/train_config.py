@@ -4,7 +4,9 @@
 Prints the config to train with: the given one when its ``train_dataset``
 already matches, else a copy with ``train_dataset`` (and its conf) switched,
 written to ``--out-dir`` as ``<name>_dm.yaml`` (dynamic mixing) or
-``<name>_fixed.yaml`` (chunks of the fixed ``tr`` mixtures).
+``<name>_fixed.yaml`` (chunks of the fixed ``tr`` mixtures). A dynamically
+mixed config must mix ``--num-spk`` speakers (run.sh's ``--train_num_spk``);
+the fixed ``tr`` set has 2.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="local/train_config.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="training YAML")
     p.add_argument("--dynamic-mix", required=True, choices=["true", "false"])
-    p.add_argument("--num-spk", type=int, default=2, help="speakers per dynamically mixed item")
+    p.add_argument("--num-spk", type=int, default=2, help="speakers per training mixture")
     p.add_argument("--out-dir", required=True, help="where a switched copy goes")
     args = p.parse_args(argv)
     try:
@@ -33,6 +35,21 @@ def main(argv=None) -> int:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 1
     want = "dynamic_mix" if args.dynamic_mix == "true" else "chunks"
+    if want == "chunks" and args.num_spk != 2:
+        print(
+            f"{p.prog}: error: the fixed training set tr has 2-speaker mixtures; "
+            f"{args.num_spk}-speaker training needs dynamic mixing (--dynamic_mix true)",
+            file=sys.stderr,
+        )
+        return 1
+    have = (conf.get("train_dataset_conf") or {}).get("num_spk", 2)
+    if conf.get("train_dataset", "chunks") == "dynamic_mix" and have != args.num_spk:
+        print(
+            f"{p.prog}: error: {args.config} mixes {have} speakers (train_dataset_conf.num_spk), "
+            f"but {args.num_spk} were asked for (--train_num_spk)",
+            file=sys.stderr,
+        )
+        return 1
     if conf.get("train_dataset", "chunks") == want:
         print(args.config)
         return 0
