@@ -29,28 +29,29 @@ def main(argv=None) -> int:
     p.add_argument("--num-spk", type=int, default=2, help="speakers per training mixture")
     p.add_argument("--out-dir", required=True, help="where a switched copy goes")
     args = p.parse_args(argv)
+
+    def fail(msg: str) -> int:
+        print(f"{p.prog}: error: {msg}", file=sys.stderr)
+        return 1
+
     try:
         conf = load_yaml(args.config) or {}
     except DcsepError as e:
-        print(f"{p.prog}: error: {e}", file=sys.stderr)
-        return 1
+        return fail(str(e))
     want = "dynamic_mix" if args.dynamic_mix == "true" else "chunks"
+    have = conf.get("train_dataset", "chunks")
     if want == "chunks" and args.num_spk != 2:
-        print(
-            f"{p.prog}: error: the fixed training set tr has 2-speaker mixtures; "
-            f"{args.num_spk}-speaker training needs dynamic mixing (--dynamic_mix true)",
-            file=sys.stderr,
+        return fail(
+            f"the fixed training set tr has 2-speaker mixtures; "
+            f"{args.num_spk}-speaker training needs dynamic mixing (--dynamic_mix true)"
         )
-        return 1
-    have = (conf.get("train_dataset_conf") or {}).get("num_spk", 2)
-    if conf.get("train_dataset", "chunks") == "dynamic_mix" and have != args.num_spk:
-        print(
-            f"{p.prog}: error: {args.config} mixes {have} speakers (train_dataset_conf.num_spk), "
-            f"but {args.num_spk} were asked for (--train_num_spk)",
-            file=sys.stderr,
+    mixed = (conf.get("train_dataset_conf") or {}).get("num_spk", 2)
+    if have == "dynamic_mix" and mixed != args.num_spk:
+        return fail(
+            f"{args.config} mixes {mixed} speakers (train_dataset_conf.num_spk), "
+            f"but {args.num_spk} were asked for (--train_num_spk)"
         )
-        return 1
-    if conf.get("train_dataset", "chunks") == want:
+    if have == want:
         print(args.config)
         return 0
     conf["train_dataset"] = want
