@@ -91,6 +91,7 @@ class TrainConfig:
     amp_dtype: str = "bfloat16"
     seed: int = 0
     init_model: Optional[str] = None
+    init_reset: list[str] = field(default_factory=list)
     # bookkeeping
     log_interval: int = 50
     save_interval_steps: int = 0

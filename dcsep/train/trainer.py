@@ -66,6 +66,11 @@ RESUMABLE_KEYS = (
 )
 
 
+def _under(name: str, prefixes: list[str]) -> bool:
+    """Whether a state-dict entry is one of ``prefixes`` or lies under one (``encoder.linear`` -> ``encoder.linear.weight``)."""
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
 class TrainingError(DcsepError, RuntimeError):
     """Training cannot go on (e.g. too many non-finite losses)."""
 
@@ -394,11 +399,20 @@ class Trainer:
         cfg, fe = self.cfg, self.model.frontend
         if cfg.init_model:
             src = DeepClustering.load(cfg.init_model)
+            state = {k: v for k, v in src.state_dict().items() if not _under(k, cfg.init_reset)}
+            reset = [k for k in self.model.state_dict() if _under(k, cfg.init_reset)]
+            for prefix in cfg.init_reset:
+                if not any(_under(k, [prefix]) for k in reset):
+                    raise ConfigError(f"init_reset: {prefix!r} names no parameter of the model (see model.state_dict())")
             try:
-                self.model.load_state_dict(src.state_dict())
+                missing, unexpected = self.model.load_state_dict(state, strict=False)
+                if unexpected or set(missing) - set(reset):
+                    raise RuntimeError(f"missing keys {sorted(set(missing) - set(reset))}, unexpected keys {unexpected}")
             except RuntimeError as e:
                 raise ConfigError(f"{cfg.init_model}: init_model does not fit the configured model: {e}") from None
             self.log.info("initialised the weights (and feature statistics) from %s", cfg.init_model)
+            if reset:
+                self.log.info("init_reset: kept at their fresh initialisation: %s", ", ".join(reset))
         if self.stats_path is not None:
             mean, std = load_stats(self.stats_path, fe.num_bins)
             fe.set_stats(mean, std)

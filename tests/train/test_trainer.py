@@ -261,3 +261,35 @@ def test_init_model_and_valid_chunks(data, run4, tmp_path):
     init = model_state(exp0 / "model.pt")
     assert_same_weights(model_state(tmp_path / "exp" / "model.pt"), init)  # lr 0: the weights stay
     assert summary["best_valid_loss"] > 0
+
+
+def test_init_reset_starts_the_output_layer_afresh(data, run4, tmp_path):
+    """init_reset: the named layer may change shape (another K) and keeps its fresh initialisation."""
+    from dcsep.errors import ConfigError
+
+    init = model_state(run4[0] / "model.pt")
+    base = config()["encoder_conf"]
+    conf = config(
+        max_epochs=1, init_model=str(run4[0] / "model.pt"), init_reset=["encoder.linear"], optim_conf={"lr": 0.0},
+        encoder_conf={**base, "embed_dim": base["embed_dim"] + 3},
+    )
+    train(data, tmp_path / "k", conf)
+    got = model_state(tmp_path / "k" / "model.pt")
+    for k in init:
+        if k.startswith("encoder.linear."):
+            assert got[k].shape[0] == init[k].shape[0] // base["embed_dim"] * (base["embed_dim"] + 3)
+        else:
+            assert torch.equal(got[k], init[k]), f"{k} differs"  # lr 0: the loaded weights stay
+    # the same K: the reset layer differs from the loaded one, the rest is loaded
+    train(data, tmp_path / "same", config(max_epochs=1, init_model=str(run4[0] / "model.pt"),
+                                           init_reset=["encoder.linear"], optim_conf={"lr": 0.0}))
+    same = model_state(tmp_path / "same" / "model.pt")
+    assert not torch.equal(same["encoder.linear.weight"], init["encoder.linear.weight"])
+    assert torch.equal(same["encoder.blstm.lstm.weight_ih_l0"], init["encoder.blstm.lstm.weight_ih_l0"])
+    # another K without init_reset, or a prefix naming nothing: clear errors before any training
+    with pytest.raises(ConfigError, match="init_model does not fit the configured model"):
+        train(data, tmp_path / "bad1", {**conf, "init_reset": []})
+    with pytest.raises(ConfigError, match="init_reset: 'encoder.lin' names no parameter"):
+        train(data, tmp_path / "bad2", {**conf, "init_reset": ["encoder.lin"]})
+    with pytest.raises(ConfigError, match="init_reset must be"):
+        train(data, tmp_path / "bad3", {**conf, "init_reset": "encoder.linear"})

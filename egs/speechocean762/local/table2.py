@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Gather the embedding-dimension table (the paper's Table 2) of local/table2.sh.
+
+Reads ``<exp root>/dc_table2_<model>/decode/<set>/<method>/summary.json``
+(written by dcsep-score) and each model's ``train_summary.json``, prints the
+table as markdown and writes it to ``--out``. Closed speakers: the test set
+whose name starts with ``tt_closed``; open: ``tt`` or a subset ``tt_sub<N>``.
+The IBM / IRM rows come from whichever exp dir decoded them. Missing results
+show as "-".
+
+    python local/table2.py --exp-root exp --out exp/table2/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dcsep.errors import DcsepError
+from dcsep.results import collect
+from dcsep.utils import atomic_write_text, cpu_description
+
+PREFIX = "dc_table2_"
+MODELS = ["k5", "k10", "k20", "k40", "k60", "k40_logistic"]
+# The paper's SDR improvements (dB), Hershey et al. 2016, Table 2: closed oracle, closed global, open oracle, open global
+PAPER = {
+    "k5": (-0.77, -0.96, -0.74, -1.07),
+    "k10": (5.15, 4.52, 5.29, 4.64),
+    "k20": (6.25, 5.56, 6.38, 5.69),
+    "k40": (6.54, 5.87, 6.45, 5.81),
+    "k60": (6.00, 5.19, 6.08, 5.28),
+    "k40_logistic": (6.59, 5.86, 6.61, 5.95),
+}
+CEILINGS = {"ibm": "ideal binary mask (IBM)", "irm": "ideal ratio mask (IRM)"}
+
+
+def speaker_set(test_set: str) -> str | None:
+    if test_set.startswith("tt_closed"):
+        return "closed"
+    if re.fullmatch(r"tt(_sub\d+)?", test_set):
+        return "open"
+    return None
+
+
+def fmt(x: float) -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:.2f}"
+
+
+def gather(exp_root: Path) -> tuple[dict, dict, dict, dict]:
+    """scores[(model or ceiling, set, method)] = (SDRi, SI-SDRi), counts[set], training[model], test set names."""
+    scores, counts, training, names = {}, {}, {}, {}
+    for exp in sorted(exp_root.glob(PREFIX + "*")):
+        model = exp.name[len(PREFIX):]
+        summary = exp / "train_summary.json"
+        if summary.is_file():
+            training[model] = json.loads(summary.read_text(encoding="utf-8"))
+        for e in collect(exp):
+            kind = speaker_set(e.test_set)
+            if kind is None:
+                continue
+            key = e.method if e.method in CEILINGS else model
+            scores[(key, kind, e.method)] = (e.mean("SDRi"), e.mean("SI-SDRi"))
+            counts.setdefault(kind, set()).add(e.count)
+            names.setdefault(kind, set()).add(e.test_set)
+    return scores, counts, training, names
+
+
+def table(exp_root: Path) -> str:
+    scores, counts, training, names = gather(exp_root)
+    if not scores:
+        raise DcsepError(f"{exp_root}: no scored decode dirs under {PREFIX}*/decode; run local/table2.sh first")
+    lines = [
+        "| model | K | output | valid loss | closed oracle | closed global | open oracle | open global | paper (closed o / g, open o / g) |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for model in MODELS + sorted(set(training) - set(MODELS)):
+        if model not in training and not any(k[0] == model for k in scores):
+            continue
+        k = re.match(r"k(\d+)", model)
+        cells = []
+        for kind in ("closed", "open"):
+            for method in ("oracle_kmeans", "kmeans"):
+                sdr, si = scores.get((model, kind, method), (math.nan, math.nan))
+                cells.append(f"{fmt(sdr)} / {fmt(si)}")
+        loss = training.get(model, {}).get("averaged_valid_loss", math.nan)
+        paper = " / ".join(fmt(x) for x in PAPER[model]) if model in PAPER else "-"
+        lines.append(
+            f"| {model} | {k.group(1) if k else '-'} | {'logistic' if 'logistic' in model else 'tanh'} | "
+            f"{'-' if math.isnan(loss) else f'{loss:.4f}'} | " + " | ".join(cells) + f" | {paper} |"
+        )
+    for method, label in CEILINGS.items():
+        cells = []
+        for kind in ("closed", "open"):
+            sdr, si = scores.get((method, kind, method), (math.nan, math.nan))
+            cells += [f"{fmt(sdr)} / {fmt(si)}", ""]
+        if any(c.strip("- /") for c in cells):
+            lines.append(f"| {label} | - | - | - | " + " | ".join(cells) + " | - |")
+    sets = "; ".join(
+        f"{kind}: {', '.join(sorted(names[kind]))} ({', '.join(map(str, sorted(counts[kind])))} mixtures)"
+        for kind in ("closed", "open") if kind in names
+    )
+    hours = sum(t.get("train_hours", 0.0) for t in training.values())
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    return "\n".join([
+        "# speechocean762: embedding dimension (Table 2)",
+        "",
+        "Cells: SDRi / SI-SDRi, dB, oracle (per-utterance) and global k-means; IBM / IRM in the oracle columns.",
+        f"Test sets: {sets}. Valid loss: the model's loss on cv (whole utterances).",
+        f"Training: {hours:.2f} h in all; gathered {now} on {cpu_description()}.",
+        "",
+        *lines,
+        "",
+    ])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--exp-root", type=Path, default=Path("exp"))
+    ap.add_argument("--out", type=Path, default=None, help="also write the table here")
+    args = ap.parse_args(argv)
+    try:
+        text = table(args.exp_root)
+    except (DcsepError, OSError, ValueError) as e:
+        print(f"table2.py: error: {e}", file=sys.stderr)
+        return 1
+    print(text, end="")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
