@@ -22,20 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from dcsep.errors import DcsepError
-from dcsep.results import collect
+from dcsep.results import PAPER_TABLE2, collect
 from dcsep.utils import atomic_write_text, cpu_description
 
 PREFIX = "dc_table2_"
 MODELS = ["k5", "k10", "k20", "k40", "k60", "k40_logistic"]
-# The paper's SDR improvements (dB), Hershey et al. 2016, Table 2: closed oracle, closed global, open oracle, open global
-PAPER = {
-    "k5": (-0.77, -0.96, -0.74, -1.07),
-    "k10": (5.15, 4.52, 5.29, 4.64),
-    "k20": (6.25, 5.56, 6.38, 5.69),
-    "k40": (6.54, 5.87, 6.45, 5.81),
-    "k60": (6.00, 5.19, 6.08, 5.28),
-    "k40_logistic": (6.59, 5.86, 6.61, 5.95),
-}
 CEILINGS = {"ibm": "ideal binary mask (IBM)", "irm": "ideal ratio mask (IRM)"}
 
 
@@ -88,7 +79,7 @@ def table(exp_root: Path) -> str:
                 sdr, si = scores.get((model, kind, method), (math.nan, math.nan))
                 cells.append(f"{fmt(sdr)} / {fmt(si)}")
         loss = training.get(model, {}).get("averaged_valid_loss", math.nan)
-        paper = " / ".join(fmt(x) for x in PAPER[model]) if model in PAPER else "-"
+        paper = " / ".join(fmt(x) for x in PAPER_TABLE2[model]) if model in PAPER_TABLE2 else "-"
         lines.append(
             f"| {model} | {k.group(1) if k else '-'} | {'logistic' if 'logistic' in model else 'tanh'} | "
             f"{'-' if math.isnan(loss) else f'{loss:.4f}'} | " + " | ".join(cells) + f" | {paper} |"
