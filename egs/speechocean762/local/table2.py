@@ -66,7 +66,8 @@ def table(exp_root: Path) -> str:
     if not scores:
         raise DcsepError(f"{exp_root}: no scored decode dirs under {PREFIX}*/decode; run local/table2.sh first")
     lines = [
-        "| model | K | output | valid loss | closed oracle | closed global | open oracle | open global | paper (closed o / g, open o / g) |",
+        "| model | K | output | valid loss | closed oracle | closed global | open oracle | open global"
+        " | paper SDRi (closed o / g, open o / g) |",
         "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for model in MODELS + sorted(set(training) - set(MODELS)):
@@ -100,7 +101,8 @@ def table(exp_root: Path) -> str:
     return "\n".join([
         "# speechocean762: embedding dimension (Table 2)",
         "",
-        "Cells: SDRi / SI-SDRi, dB, oracle (per-utterance) and global k-means; IBM / IRM in the oracle columns.",
+        "Cells: SDRi / SI-SDRi, dB; oracle k-means (chunk-wise, clusters matched to the references) and global"
+        " k-means; IBM / IRM in the oracle columns.",
         f"Test sets: {sets}. Valid loss: the model's loss on cv (whole utterances).",
         f"Training: {hours:.2f} h in all; gathered {now} on {cpu_description()}.",
         "",
