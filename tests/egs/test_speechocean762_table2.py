@@ -24,6 +24,10 @@ def _scored(exp: Path, test_set: str, method: str, sdri: float, count: int = 300
     d.mkdir(parents=True)
     stats = {"count": count, "SDRi": {"mean": sdri}, "SI-SDRi": {"mean": sdri - 1.0}}
     (d / "summary.json").write_text(json.dumps({"overall": stats, "breakdown": {}}))
+    if method == "kmeans":  # three mixtures: SI-SDRi sdri - 1 + (-1, 0, +1) * spread
+        spread = 2.0 if sdri < 3 else 1.0
+        rows = [f"m{i}\t{sdri - 1.0 + (i - 1) * spread}" for i in range(3)]
+        (d / "scores.tsv").write_text("utt\tSI-SDRi\n" + "\n".join(rows) + "\n")
 
 
 def test_table_rows_cells_and_ceilings(t2, tmp_path, capsys):
@@ -46,6 +50,9 @@ def test_table_rows_cells_and_ceilings(t2, tmp_path, capsys):
     # model | K | output | valid loss | closed oracle | closed global | open oracle | open global | paper
     assert rows["k5"].split(" | ")[1:8] == ["5", "tanh", "0.2100", "1.25 / 0.25", "1.50 / 0.50", "0.75 / -0.25", "1.00 / 0.00"]
     assert rows["k40"].split(" | ")[7] == "5.00 / 4.00" and rows["k40"].endswith("6.54 / 5.87 / 6.45 / 5.81 |")
+    # paired SI-SDRi differences to k40 on the open set: k5's are -4 + (-1, 0, 1), mean -4, s.e. 1/sqrt(3)
+    assert rows["k5"].split(" | ")[8] == "-4.00 ± 0.58" and rows["k40"].split(" | ")[8] == "-"
+    assert rows["k40_logistic"].split(" | ")[8] == "-1.00 ± 0.00"
     assert rows["k40_logistic"].split(" | ")[1:3] == ["40", "logistic"]
     assert rows["ideal binary mask (IBM)"].split(" | ")[4:8] == ["14.00 / 13.00", "", "14.50 / 13.50", ""]
     assert rows["ideal ratio mask (IRM)"].split(" | ")[4:7] == ["- / -", "", "13.50 / 12.50"]

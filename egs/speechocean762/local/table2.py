@@ -14,6 +14,7 @@ show as "-".
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import re
@@ -27,6 +28,7 @@ from dcsep.utils import atomic_write_text, cpu_description
 
 PREFIX = "dc_table2_"
 MODELS = ["k5", "k10", "k20", "k40", "k60", "k40_logistic"]
+REFERENCE = "k40"  # the paired differences are against this model
 CEILINGS = {"ibm": "ideal binary mask (IBM)", "irm": "ideal ratio mask (IRM)"}
 
 
@@ -42,9 +44,30 @@ def fmt(x: float) -> str:
     return "-" if x is None or math.isnan(x) else f"{x:.2f}"
 
 
+def per_mixture(decode_dir: Path, metric: str = "SI-SDRi") -> dict[str, float]:
+    """utt -> metric from a decode dir's scores.tsv (dcsep-score); empty when there is none."""
+    path = decode_dir / "scores.tsv"
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as f:
+        return {row["utt"]: float(row[metric]) for row in csv.DictReader(f, delimiter="\t")}
+
+
+def paired_difference(a: dict[str, float], b: dict[str, float]) -> tuple[float, float] | None:
+    """Mean of a - b over the mixtures both scored, and its standard error; None below 2 mixtures."""
+    common = sorted(a.keys() & b.keys())
+    if len(common) < 2:
+        return None
+    d = [a[u] - b[u] for u in common]
+    mean = sum(d) / len(d)
+    var = sum((x - mean) ** 2 for x in d) / (len(d) - 1)
+    return mean, math.sqrt(var / len(d))
+
+
 def gather(exp_root: Path) -> tuple[dict, dict, dict, dict]:
-    """scores[(model or ceiling, set, method)] = (SDRi, SI-SDRi), counts[set], training[model], test set names."""
-    scores, counts, training, names = {}, {}, {}, {}
+    """scores[(model or ceiling, set, method)] = (SDRi, SI-SDRi), counts[set], training[model], test set names,
+    and each model's per-mixture SI-SDRi with global k-means on the open set."""
+    scores, counts, training, names, per_utt = {}, {}, {}, {}, {}
     for exp in sorted(exp_root.glob(PREFIX + "*")):
         model = exp.name[len(PREFIX):]
         summary = exp / "train_summary.json"
@@ -56,19 +79,21 @@ def gather(exp_root: Path) -> tuple[dict, dict, dict, dict]:
                 continue
             key = e.method if e.method in CEILINGS else model
             scores[(key, kind, e.method)] = (e.mean("SDRi"), e.mean("SI-SDRi"))
+            if kind == "open" and e.method == "kmeans":
+                per_utt[model] = per_mixture(e.path)
             counts.setdefault(kind, set()).add(e.count)
             names.setdefault(kind, set()).add(e.test_set)
-    return scores, counts, training, names
+    return scores, counts, training, names, per_utt
 
 
 def table(exp_root: Path) -> str:
-    scores, counts, training, names = gather(exp_root)
+    scores, counts, training, names, per_utt = gather(exp_root)
     if not scores:
         raise DcsepError(f"{exp_root}: no scored decode dirs under {PREFIX}*/decode; run local/table2.sh first")
     lines = [
         "| model | K | output | valid loss | closed oracle | closed global | open oracle | open global"
-        " | paper SDRi (closed o / g, open o / g) |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        f" | open global SI-SDRi - {REFERENCE} | paper SDRi (closed o / g, open o / g) |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for model in MODELS + sorted(set(training) - set(MODELS)):
         if model not in training and not any(k[0] == model for k in scores):
@@ -80,6 +105,8 @@ def table(exp_root: Path) -> str:
                 sdr, si = scores.get((model, kind, method), (math.nan, math.nan))
                 cells.append(f"{fmt(sdr)} / {fmt(si)}")
         loss = training.get(model, {}).get("averaged_valid_loss", math.nan)
+        diff = paired_difference(per_utt.get(model, {}), per_utt.get(REFERENCE, {}))
+        cells.append("-" if diff is None or model == REFERENCE else f"{diff[0]:+.2f} ± {diff[1]:.2f}")
         paper = " / ".join(fmt(x) for x in PAPER_TABLE2[model]) if model in PAPER_TABLE2 else "-"
         lines.append(
             f"| {model} | {k.group(1) if k else '-'} | {'logistic' if 'logistic' in model else 'tanh'} | "
@@ -91,7 +118,7 @@ def table(exp_root: Path) -> str:
             sdr, si = scores.get((method, kind, method), (math.nan, math.nan))
             cells += [f"{fmt(sdr)} / {fmt(si)}", ""]
         if any(c.strip("- /") for c in cells):
-            lines.append(f"| {label} | - | - | - | " + " | ".join(cells) + " | - |")
+            lines.append(f"| {label} | - | - | - | " + " | ".join(cells) + " | - | - |")
     sets = "; ".join(
         f"{kind}: {', '.join(sorted(names[kind]))} ({', '.join(map(str, sorted(counts[kind])))} mixtures)"
         for kind in ("closed", "open") if kind in names
@@ -103,7 +130,8 @@ def table(exp_root: Path) -> str:
         "",
         "Cells: SDRi / SI-SDRi, dB; oracle k-means (chunk-wise, clusters matched to the references) and global"
         " k-means; IBM / IRM in the oracle columns.",
-        f"Test sets: {sets}. Valid loss: the model's loss on cv (whole utterances).",
+        f"Test sets: {sets}. Valid loss: the model's loss on cv (whole utterances). The difference to {REFERENCE}:"
+        " mean over the open-set mixtures of the paired SI-SDRi difference (global k-means) ± its standard error.",
         f"Training: {hours:.2f} h in all; gathered {now} on {cpu_description()}.",
         "",
         *lines,
