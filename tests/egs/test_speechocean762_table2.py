@@ -76,3 +76,32 @@ def test_configs_differ_only_in_k_and_activation():
         assert {**conf, "encoder_conf": {**enc, "embed_dim": 40, "activation": "tanh"}} == base, name
         assert enc["embed_dim"] == int(name.split("_")[1][1:])
         assert enc["activation"] == ("sigmoid" if name.endswith("logistic") else "tanh")
+
+
+def test_script_reports_bad_input(tmp_path):
+    """local/table2.sh: an unknown model, a missing start model and nothing to gather are clear errors."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    (tmp_path / "tools").symlink_to(RECIPE.parents[1] / "tools")
+    dest = tmp_path / "egs" / "speechocean762"
+    dest.mkdir(parents=True)
+    for name in ("run.sh", "path.sh", "cmd.sh"):
+        shutil.copy2(RECIPE / name, dest / name)
+    shutil.copytree(RECIPE / "conf", dest / "conf")
+    shutil.copytree(RECIPE / "local", dest / "local", ignore=shutil.ignore_patterns("mix_lists", "__pycache__"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def table2(*args):
+        return subprocess.run(["bash", "local/table2.sh", *args], cwd=dest, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    res = table2("--models", "k5 k99")
+    assert res.returncode != 0 and "no conf/table2/train_k99.yaml" in res.stderr
+    res = table2("--models", "k5")
+    assert res.returncode != 0 and "exp/dc_blstm_long/model.pt not found" in res.stderr
+    assert not (dest / "exp" / "dc_table2_k5").exists()
+    res = table2("--stage", "2")
+    assert res.returncode != 0 and "no scored decode dirs" in res.stderr

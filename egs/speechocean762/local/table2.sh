@@ -48,11 +48,13 @@ if ((stage <= 1 && stop_stage >= 1)); then
     [[ -f exp/dc_blstm_long/model.pt ]] ||
         die "exp/dc_blstm_long/model.pt not found: train it (conf/train_blstm_long.yaml) or copy" \
             "../../pretrained/speechocean762_dc_blstm/model.pt there"
+    corpus_args=()
+    [[ -n ${corpus_dir} ]] && corpus_args=(--corpus_dir "${corpus_dir}")
     for m in ${models}; do
         methods="kmeans oracle_kmeans"
         [[ ${m} == "${ceilings}" ]] && methods+=" ibm irm"
         log "table 2: model ${m} (conf/table2/train_${m}.yaml -> exp/dc_table2_${m}; ${methods})"
-        ./run.sh ${corpus_dir:+--corpus_dir "${corpus_dir}"} --stage 2 --nj "${nj}" \
+        ./run.sh "${corpus_args[@]}" --stage 2 --nj "${nj}" \
             --train_config "conf/table2/train_${m}.yaml" --tag "dc_table2_${m}" \
             --test_sets "tt_closed tt" --decode_methods "${methods}" --test_max_utts "${test_max_utts}" ||
             die "model ${m} failed; see exp/dc_table2_${m}/logs"
