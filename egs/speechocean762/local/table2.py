@@ -27,7 +27,7 @@ from dcsep.results import PAPER_TABLE2, collect
 from dcsep.utils import atomic_write_text, cpu_description
 
 PREFIX = "dc_table2_"
-MODELS = ["k5", "k10", "k20", "k40", "k60", "k40_logistic"]
+MODELS = ["k5", "k10", "k20", "k40", "k60", "k40_logistic", "k40_logistic_long"]
 REFERENCE = "k40"  # the paired differences are against this model
 CEILINGS = {"ibm": "ideal binary mask (IBM)", "irm": "ideal ratio mask (IRM)"}
 

@@ -2,7 +2,8 @@
 # The paper's Table 2 (embedding dimension K = 5, 10, 20, 40, 60 and a logistic
 # output) on speechocean762: one ./run.sh per config of conf/table2/ (exp dirs
 # exp/dc_table2_<model>), stages 2-5 on the closed and open 2-speaker test sets
-# with global and oracle k-means, then local/table2.py gathers the table.
+# with global and oracle k-means, then local/table2.py gathers the table
+# (--models k40_logistic_long adds the logistic model trained twice as long).
 # Every model starts from the released 2 x 300 K = 40 model with a fresh output
 # layer (the configs' init_model / init_reset), so run stage 1 first and copy it:
 #
