@@ -523,6 +523,18 @@ class Trainer:
             pin_memory=self.env.device.type == "cuda",
         )
 
+    def _interrupt(self, epoch: int, step: int, num_steps: int) -> None:
+        """Write a checkpoint after ``step`` steps of the epoch and raise :class:`TrainingInterrupted`."""
+        if self.stop_signal:
+            self.log.warning("received %s: writing a checkpoint and stopping (a second signal stops at once)",
+                             self.stop_signal)
+        self.save_checkpoint()
+        self.pbar.clear()
+        raise TrainingInterrupted(
+            f"stop requested: checkpoint written at epoch {epoch}, step {step}/{num_steps} "
+            f"({self.ckpt_path}); continue with --resume"
+        )
+
     def _train_epoch(self) -> None:
         cfg, env, st = self.cfg, self.env, self.state
         epoch = st["epoch"]
@@ -555,7 +567,14 @@ class Trainer:
             t_epoch = time.monotonic()
             try:
                 for k in range(start, num_steps):
-                    micro = [next(it) for _ in range(cfg.accum_grad)]
+                    try:
+                        micro = [next(it) for _ in range(cfg.accum_grad)]
+                    except RuntimeError:
+                        # a DataLoader worker killed by the signal that asked this process to stop (sent to
+                        # the whole process group): stop as asked, at this step boundary
+                        if not (self.stop_requested and env.world_size == 1):
+                            raise
+                        self._interrupt(epoch, k, num_steps)
                     self._train_step(micro, meter, num_steps)
                     st["epoch_step"] = k + 1
                     st["global_step"] += 1
@@ -567,15 +586,7 @@ class Trainer:
                     if cfg.save_interval_steps and st["global_step"] % cfg.save_interval_steps == 0:
                         self.save_checkpoint()
                     if self.stop_flag:
-                        if self.stop_signal:
-                            self.log.warning("received %s: writing a checkpoint and stopping (a second signal "
-                                             "stops at once)", self.stop_signal)
-                        self.save_checkpoint()
-                        self.pbar.clear()
-                        raise TrainingInterrupted(
-                            f"stop requested: checkpoint written at epoch {epoch}, step {k + 1}/{num_steps} "
-                            f"({self.ckpt_path}); continue with --resume"
-                        )
+                        self._interrupt(epoch, k + 1, num_steps)
                     if self.step_hook is not None:
                         self.step_hook(self)
             finally:

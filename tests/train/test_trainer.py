@@ -293,3 +293,37 @@ def test_init_reset_starts_the_output_layer_afresh(data, run4, tmp_path):
         train(data, tmp_path / "bad2", {**conf, "init_reset": ["encoder.lin"]})
     with pytest.raises(ConfigError, match="init_reset must be"):
         train(data, tmp_path / "bad3", {**conf, "init_reset": "encoder.linear"})
+
+
+@pytest.mark.parametrize("stop_requested", [True, False], ids=["stop-requested", "no-stop"])
+def test_lost_loader_worker(data, tmp_path, monkeypatch, stop_requested):
+    """A worker killed by the group signal that asked for the stop: checkpoint and stop; otherwise the error stands."""
+    from dcsep.train.trainer import TrainingInterrupted
+
+    real, calls = trainer_mod.Trainer._loader, []
+
+    def loader(self, dataset, batches, epoch):
+        inner = real(self, dataset, batches, epoch)
+        calls.append(epoch)
+        if len(calls) > 1:  # only the first training epoch's loader loses its worker
+            return inner
+
+        def batches_then_lost():
+            for i, b in enumerate(inner):
+                if i == 2:
+                    self.stop_requested = stop_requested
+                    raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated.")
+                yield b
+
+        return batches_then_lost()
+
+    monkeypatch.setattr(trainer_mod.Trainer, "_loader", loader)
+    exp = tmp_path / "exp"
+    if stop_requested:
+        with pytest.raises(TrainingInterrupted, match="step 2/"):
+            train(data, exp, config(max_epochs=2, batch_size=1))
+        st = load_checkpoint(exp / "checkpoints" / "checkpoint.pt")["state"]
+        assert st["epoch_step"] == 2 and st["global_step"] == 2
+    else:
+        with pytest.raises(RuntimeError, match="killed by signal"):
+            train(data, exp, config(max_epochs=2, batch_size=1))
