@@ -399,15 +399,16 @@ class Trainer:
         cfg, fe = self.cfg, self.model.frontend
         if cfg.init_model:
             src = DeepClustering.load(cfg.init_model)
-            state = {k: v for k, v in src.state_dict().items() if not _under(k, cfg.init_reset)}
             reset = [k for k in self.model.state_dict() if _under(k, cfg.init_reset)]
             for prefix in cfg.init_reset:
                 if not any(_under(k, [prefix]) for k in reset):
                     raise ConfigError(f"init_reset: {prefix!r} names no parameter of the model (see model.state_dict())")
+            state = {k: v for k, v in src.state_dict().items() if not _under(k, cfg.init_reset)}
             try:
                 missing, unexpected = self.model.load_state_dict(state, strict=False)
-                if unexpected or set(missing) - set(reset):
-                    raise RuntimeError(f"missing keys {sorted(set(missing) - set(reset))}, unexpected keys {unexpected}")
+                missing = sorted(set(missing) - set(reset))
+                if missing or unexpected:
+                    raise RuntimeError(f"missing keys {missing}, unexpected keys {unexpected}")
             except RuntimeError as e:
                 raise ConfigError(f"{cfg.init_model}: init_model does not fit the configured model: {e}") from None
             self.log.info("initialised the weights (and feature statistics) from %s", cfg.init_model)

@@ -9,7 +9,6 @@ The trained tiny model is then packed (float16) and used by name.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from dcsep.data.datadir import read_scp
 from dcsep.pretrained import pack
 from dcsep.separate import Separator
 
-from .corpora import REPO, speechocean762_dir
+from .corpora import REPO, copy_speechocean762_recipe, speechocean762_dir
 
 RECIPE = REPO / "egs" / "speechocean762"
 
@@ -33,15 +32,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("repo")
-    (root / "tools").symlink_to(REPO / "tools")
-    dest = root / "egs" / "speechocean762"
-    dest.mkdir(parents=True)
-    for name in ("run.sh", "path.sh", "cmd.sh"):
-        shutil.copy2(RECIPE / name, dest / name)
-    shutil.copytree(RECIPE / "conf", dest / "conf")
-    shutil.copytree(RECIPE / "local", dest / "local", ignore=shutil.ignore_patterns("full", "__pycache__"))
-    return dest
+    return copy_speechocean762_recipe(tmp_path_factory.mktemp("repo"))
 
 
 def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:

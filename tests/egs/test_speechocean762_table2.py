@@ -86,17 +86,12 @@ def test_configs_differ_only_in_k_and_activation():
 def test_script_reports_bad_input(tmp_path):
     """local/table2.sh: an unknown model, a missing start model and nothing to gather are clear errors."""
     import os
-    import shutil
     import subprocess
     import sys
 
-    (tmp_path / "tools").symlink_to(RECIPE.parents[1] / "tools")
-    dest = tmp_path / "egs" / "speechocean762"
-    dest.mkdir(parents=True)
-    for name in ("run.sh", "path.sh", "cmd.sh"):
-        shutil.copy2(RECIPE / name, dest / name)
-    shutil.copytree(RECIPE / "conf", dest / "conf")
-    shutil.copytree(RECIPE / "local", dest / "local", ignore=shutil.ignore_patterns("mix_lists", "__pycache__"))
+    from .corpora import copy_speechocean762_recipe
+
+    dest = copy_speechocean762_recipe(tmp_path)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
     def table2(*args):
