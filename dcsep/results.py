@@ -43,13 +43,14 @@ PAPER_TABLE2 = {
 }
 METHOD_LABELS = {
     "kmeans": "DC, global k-means",
+    "soft_kmeans": "DC, global soft k-means",
     "oracle_kmeans": "DC, oracle k-means",
     "spectral": "DC, spectral clustering",
     "oracle_spectral": "DC, oracle spectral",
     "ibm": "ideal binary mask (IBM)",
     "irm": "ideal ratio mask (IRM)",
 }
-METHOD_ORDER = ["kmeans", "oracle_kmeans", "spectral", "oracle_spectral"]
+METHOD_ORDER = ["kmeans", "soft_kmeans", "oracle_kmeans", "spectral", "oracle_spectral"]
 ORACLE_METHODS = ["ibm", "irm"]
 # SAR rather than SARi: the unprocessed mixture has no artifacts in bss_eval's decomposition (its
 # SAR is very large), so an improvement in SAR would only measure that arbitrary reference.

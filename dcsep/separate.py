@@ -7,8 +7,10 @@ Example:
 Inference follows the paper: the encoder maps the log-magnitude STFT to one
 embedding per time-frequency bin, the clusterer groups the embeddings of the
 active bins (within the loss's threshold, 40 dB by default, of the loudest bin)
-into ``num_spk`` clusters, every bin joins its cluster's binary mask, and the
-masked mixture STFT is inverted with the mixture phase.
+into ``num_spk`` clusters, every bin joins its cluster's binary mask (or, with
+a soft clusterer such as ``soft_kmeans``, is shared between the clusters by its
+distances to their centres), and the masked mixture STFT is inverted with the
+mixture phase.
 
 Long inputs stay within bounded memory:
 
@@ -21,9 +23,10 @@ Long inputs stay within bounded memory:
   about 12 s at 8 kHz) goes to the clusterer whole. A longer one gives the
   clusterer only its active bins, or a seeded random subsample of
   ``max_fit_bins`` of them; every bin of the utterance then joins the
-  cluster whose mean embedding (over the bins clustered) is nearest,
-  computed in blocks. For k-means this is exactly "fit on the active bins
-  (or the subsample), assign all bins";
+  cluster whose mean embedding (over the bins clustered) is nearest
+  (a soft clusterer shares it by the distances to those means), computed in
+  blocks. For k-means this is exactly "fit on the active bins (or the
+  subsample), assign all bins";
 * embeddings of the whole utterance are kept only while they take at most
   ``max_embed_bytes``; longer inputs run the encoder twice over the chunks
   (once to collect the subsample, once to assign), trading time for memory.
@@ -298,13 +301,13 @@ class Separator:
         refs=None,
         fs: int | None = None,
     ) -> np.ndarray:
-        """Binary masks of a mixture: (C, T, F) float32."""
+        """Masks of a mixture: (C, T, F) float32 (binary, or fractions for a soft clusterer)."""
         wav = self._prepare(wav, channel, fs, "input")
-        labels, _, num_spk = self._labels(wav, num_spk, clusterer, clusterer_conf, refs)
-        if labels is None:
+        masks, _, num_spk = self._masks(wav, num_spk, clusterer, clusterer_conf, refs)
+        if masks is None:
             t = self.model.frontend.num_frames(self._padded(wav).shape[1])
             return np.zeros((num_spk, t, self.model.frontend.num_bins), dtype=np.float32)
-        return torch.nn.functional.one_hot(labels.long(), num_spk).permute(2, 0, 1).float().cpu().numpy()
+        return masks.cpu().numpy()
 
     @torch.inference_mode()
     def separate(
@@ -338,8 +341,8 @@ class Separator:
         """
         wav = self._prepare(wav, channel, fs, "input")
         self.timings["audio"] += wav.shape[0] / self.fs
-        labels, spec, num_spk = self._labels(wav, num_spk, clusterer, clusterer_conf, refs)
-        if labels is None:  # silent input
+        masks, spec, num_spk = self._masks(wav, num_spk, clusterer, clusterer_conf, refs)
+        if masks is None:  # silent input
             out = np.zeros((num_spk, wav.shape[0]), dtype=np.float32)
             if return_masks:
                 return out, np.zeros((num_spk, *spec.shape), dtype=np.float32)
@@ -348,11 +351,10 @@ class Separator:
             out = np.empty((num_spk, wav.shape[0]), dtype=np.float32)
             padded_len = max(wav.shape[0], getattr(self.model.frontend, "n_fft", 0))
             for c in range(num_spk):  # one source at a time keeps the peak memory low
-                est = self.model.frontend.istft((spec * (labels == c))[None], padded_len)  # (1, L')
+                est = self.model.frontend.istft((spec * masks[c])[None], padded_len)  # (1, L')
                 out[c] = est[0, : wav.shape[0]].cpu().numpy()
         if return_masks:
-            masks = torch.nn.functional.one_hot(labels.long(), num_spk).permute(2, 0, 1).float().cpu().numpy()
-            return out, masks
+            return out, masks.cpu().numpy()
         return out
 
     @torch.inference_mode()
@@ -448,8 +450,8 @@ class Separator:
             for i, (s, _, ks, ke) in enumerate(group):
                 yield ks, ke, V[i, ks - s : ke - s]
 
-    def _labels(self, wav: np.ndarray, num_spk, clusterer, clusterer_conf, refs):
-        """-> (labels (T, F) uint8 on device or None when silent, spec (T, F), num_spk)."""
+    def _masks(self, wav: np.ndarray, num_spk, clusterer, clusterer_conf, refs):
+        """-> (masks (C, T, F) float32 on device or None when silent, spec (T, F), num_spk)."""
         num_spk = int(num_spk or self.num_spk)
         if num_spk < 1:
             raise ConfigError(f"num_spk must be >= 1, got {num_spk}")
@@ -496,8 +498,7 @@ class Separator:
             if not subsample:  # the clusterer sees the whole utterance
                 V = torch.cat(stored, 0)[None]  # (1, T, F, K)
                 masks = clus(V, num_spk, active[None], frame_lengths, ref_mags)  # (1, C, T, F)
-                labels = masks[0].argmax(0).to(torch.uint8)
-                return labels, spec, num_spk
+                return masks[0].float(), spec, num_spk
             X = torch.cat(fit_parts, 0)  # (n, K)
             sub_refs = None if ref_mags is None else ref_mags.reshape(1, num_spk, 1, -1)[..., fit_idx_t]
             sub_masks = clus(X[None, None], num_spk, None, None, sub_refs)  # (1, C, 1, n)
@@ -505,16 +506,17 @@ class Separator:
             onehot = torch.nn.functional.one_hot(sub_labels, num_spk).to(X.dtype)  # (n, C)
             mass = onehot.sum(0)  # (C,)
             centres = (onehot.T @ X) / mass.clamp_min(1)[:, None]  # (C, K)
-            # nearest centre = argmax of v.c - |c|^2 / 2; a cluster with no subsample point never wins a bin
-            bias = torch.where(mass > 0, -0.5 * (centres * centres).sum(1), float("-inf")).to(X.dtype)  # (C,)
-        labels = torch.empty(t * f, dtype=torch.uint8, device=self.device)
+            # |v - c|^2 = |v|^2 + |c|^2 - 2 v.c, without the per-bin |v|^2 (the clusterer's masks
+            # depend on differences between centres); a cluster with no subsample point never wins a bin
+            c2 = torch.where(mass > 0, (centres * centres).sum(1), float("inf")).to(X.dtype)  # (C,)
+        masks = torch.empty(num_spk, t * f, dtype=torch.float32, device=self.device)
 
         def assign(start_bin: int, v: torch.Tensor) -> None:
             v = v.reshape(-1, k)
             for b0 in range(0, v.shape[0], self.assign_block):
                 blk = v[b0 : b0 + self.assign_block]  # (n, K)
-                score = torch.addmm(bias, blk, centres.T)  # (n, C)
-                labels[start_bin + b0 : start_bin + b0 + blk.shape[0]] = score.argmax(1).to(torch.uint8)
+                d2 = torch.addmm(c2, blk, centres.T, alpha=-2.0)  # (n, C)
+                masks[:, start_bin + b0 : start_bin + b0 + blk.shape[0]] = clus.assign(d2).T
 
         if keep_all:  # chunk by chunk: no second copy of the embeddings
             with self._timed("clustering"):
@@ -526,4 +528,4 @@ class Separator:
             for ks, ke, v in self._encode_chunks(feats):
                 with self._timed("clustering"):
                     assign(ks * f, v)
-        return labels.reshape(t, f), spec, num_spk
+        return masks.reshape(num_spk, t, f), spec, num_spk

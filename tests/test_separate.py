@@ -63,6 +63,9 @@ def assert_separates(est: np.ndarray, tones: np.ndarray, min_corr: float = 0.9) 
         ({"chunk_frames": 40, "overlap_frames": 10, "max_fit_bins": 500, "max_embed_bytes": 1}, None),  # 2 passes
         ({}, "spectral"),
         ({"max_fit_bins": 500}, "spectral"),
+        ({}, "soft_kmeans"),
+        ({"max_fit_bins": 500}, "soft_kmeans"),
+        ({"chunk_frames": 40, "overlap_frames": 10, "max_fit_bins": 500, "max_embed_bytes": 1}, "soft_kmeans"),
     ],
 )
 def test_two_tones_are_separated(tiny_model_config, kwargs, clusterer):
@@ -114,6 +117,24 @@ def test_outputs_sum_to_the_mixture(tiny_model_config):
     sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
     x = np.random.default_rng(1).standard_normal(4000).astype(np.float32)
     np.testing.assert_allclose(sep.separate(x).sum(0), x, atol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"max_fit_bins": 500}, {"max_fit_bins": 500, "max_embed_bytes": 1, "chunk_frames": 40, "overlap_frames": 10}])
+def test_soft_masks_on_every_path(tiny_model_config, kwargs):
+    """soft_kmeans shares each bin by its distances to the centres, whole or subsampled; the sources add up to the mixture."""
+    sep = Separator(band_model(tiny_model_config), device="cpu", **kwargs)
+    mix, _ = two_tones()
+    low = sep.model.encoder.low.numpy()  # bins at e1, the others at e2: centres e1 and e2, |e1 - e2|^2 = 2
+    masks = sep.masks(mix, clusterer="soft_kmeans", clusterer_conf={"alpha": 1.0, "n_init": 1})
+    own, other = 1 / (1 + np.exp(-2.0)), np.exp(-2.0) / (1 + np.exp(-2.0))
+    first = masks[:, 0, low].mean(1).argmax()  # the source of the low band
+    np.testing.assert_allclose(masks[first][:, low], own, rtol=1e-5)
+    np.testing.assert_allclose(masks[first][:, ~low], other, rtol=1e-5)
+    np.testing.assert_allclose(masks.sum(0), 1.0, rtol=1e-6)
+    est = sep.separate(mix, clusterer="soft_kmeans", clusterer_conf={"alpha": 1.0, "n_init": 1})
+    np.testing.assert_allclose(est.sum(0), mix, atol=1e-4)
+    hard = sep.masks(mix, clusterer="soft_kmeans", clusterer_conf={"alpha": 50.0, "n_init": 1})
+    np.testing.assert_allclose(hard, sep.masks(mix), atol=1e-12)  # exp(-100): the binary masks of kmeans
 
 
 def test_masks_and_embeddings(tiny_model_config):

@@ -14,11 +14,15 @@ class Clusterer(abc.ABC):
 
     Plain (stateless) classes: configured once from YAML, called many times.
     The number of clusters is a call argument, so a model trained on two
-    speakers can separate three.
+    speakers can separate three. Most clusterers give binary masks (each bin
+    belongs to one source); a soft one (``soft = True``, e.g. ``soft_kmeans``)
+    shares a bin between the sources in proportions that sum to 1.
     """
 
     #: True for clusterers that need the reference sources (``refs``), e.g. oracle k-means.
     needs_refs: bool = False
+    #: True for clusterers whose masks are fractions in [0, 1] rather than 0 or 1.
+    soft: bool = False
 
     @abc.abstractmethod
     def __call__(
@@ -29,7 +33,7 @@ class Clusterer(abc.ABC):
         lengths: torch.Tensor | None = None,
         refs: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Cluster and return binary masks.
+        """Cluster and return masks.
 
         Args:
             V: (B, T, F, K) embeddings.
@@ -41,9 +45,26 @@ class Clusterer(abc.ABC):
             refs: (B, C, T, F) source magnitudes, for oracle clusterers only.
 
         Returns:
-            masks: (B, C, T, F) float in {0, 1}; on valid frames each bin
-            belongs to exactly one source.
+            masks: (B, C, T, F) float in {0, 1} (in [0, 1] for a soft
+            clusterer); on valid frames each bin's masks sum to 1.
         """
+
+    def assign(self, d2: torch.Tensor) -> torch.Tensor:
+        """Masks from the squared distances of bins to the cluster centres.
+
+        Used where the clusters were fitted on a subsample of the bins and
+        every bin then joins them by its distances (long inputs, see
+        :class:`dcsep.separate.Separator`).
+
+        Args:
+            d2: (..., C) squared distances to the C centres, up to a constant
+                per bin; ``inf`` for a centre that must not be chosen.
+
+        Returns:
+            (..., C) masks: here the one-hot of the nearest centre; soft
+            clusterers override it.
+        """
+        return torch.nn.functional.one_hot(d2.argmin(-1), d2.shape[-1]).to(d2.dtype)
 
 
 def labels_to_masks(labels: torch.Tensor, num_spk: int, lengths: torch.Tensor | None = None) -> torch.Tensor:

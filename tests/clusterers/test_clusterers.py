@@ -38,6 +38,15 @@ def same_partition(a: torch.Tensor, b: torch.Tensor) -> bool:
     return pairs.shape[1] == torch.unique(a).numel() == torch.unique(b).numel()
 
 
+def assert_sum_to_one(masks: torch.Tensor, name: str) -> None:
+    """Each bin's masks sum to 1 over the sources: exactly for binary masks, to rounding for soft ones."""
+    ones = torch.ones(masks.shape[0], *masks.shape[2:])
+    if CLUSTERERS.get(name).soft:
+        torch.testing.assert_close(masks.sum(1).cpu(), ones)
+    else:
+        assert torch.equal(masks.sum(1).cpu(), ones)
+
+
 def cluster(name: str, V, c, **kwargs):
     conf = {"n_init": 2}
     return CLUSTERERS.get(name)(**conf)(V, c, **kwargs)
@@ -51,7 +60,7 @@ def test_recovers_separable_partition(name, num_spk, device):
     masks = cluster(name, V.to(device), num_spk, refs=refs.to(device))
     assert masks.shape == (2, num_spk, 30, 17) and masks.device.type == device
     masks = masks.cpu()
-    assert torch.equal(masks.sum(1), torch.ones(2, 30, 17))
+    assert_sum_to_one(masks, name)
     for i in range(2):
         assert same_partition(masks[i].argmax(0), labels[i]), name
     if CLUSTERERS.get(name).needs_refs:  # aligned with the references, not only the same partition
@@ -67,7 +76,7 @@ def test_fit_on_active_apply_to_all(name):
     lengths = torch.tensor([20, 13])
     masks = cluster(name, V, 2, active=active, lengths=lengths, refs=refs)
     assert torch.equal(masks[1, :, 13:], torch.zeros(2, 7, 9))
-    assert torch.equal(masks[0].sum(0), torch.ones(20, 9))
+    assert_sum_to_one(masks[:1], name)
     assert same_partition(masks[0].argmax(0), labels[0])
     assert same_partition(masks[1, :, :13].argmax(0), labels[1, :13])
 
@@ -118,7 +127,7 @@ def test_degenerate_inputs_give_valid_masks(name, case):
     masks = cluster(name, V, c, active=active, refs=refs)
     assert masks.shape == (b, c, t, f)
     assert torch.isfinite(masks).all()
-    assert torch.equal(masks.sum(1), torch.ones(b, t, f))
+    assert_sum_to_one(masks, name)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -128,6 +137,37 @@ def test_deterministic_for_a_seed(name):
     a = CLUSTERERS.get(name)(**conf)(V, 3, refs=refs)
     b = CLUSTERERS.get(name)(**conf)(V, 3, refs=refs)
     assert torch.equal(a, b)
+
+
+def test_soft_kmeans_masks_are_the_softmax_of_the_kmeans_distances():
+    """soft_kmeans: kmeans's centres, each bin shared by softmax(-alpha d2); argmax = kmeans's labels."""
+    V, _, _ = separable(2, 10, 7, 4, 3, seed=2, noise=0.5)  # overlapping clusters: masks far from 0 and 1
+    active = torch.rand(2, 10, 7, generator=torch.Generator().manual_seed(1)) > 0.3
+    lengths = torch.tensor([10, 6])
+    conf = {"n_init": 2, "seed": 3}
+    soft = CLUSTERERS.get("soft_kmeans")(alpha=2.5, **conf)(V, 3, active=active, lengths=lengths)
+    hard = CLUSTERERS.get("kmeans")(**conf)(V, 3, active=active, lengths=lengths)
+    X = V.reshape(2, 70, 4)
+    w = fit_weights((2, 10, 7), active, lengths, "cpu")
+    _, centres = kmeans(X, 3, w, n_init=2, seed=3)
+    d2 = ((X[:, :, None] - centres[:, None]) ** 2).sum(-1)  # (B, N, C), the plain formula
+    ref = torch.softmax(-2.5 * d2, -1).transpose(1, 2).reshape(2, 3, 10, 7)
+    ref[1, :, 6:] = 0  # padding
+    torch.testing.assert_close(soft, ref)
+    assert 0.05 < soft[0].max(0).values.min() < 0.9  # really soft here
+    assert torch.equal(soft.argmax(1)[0], hard.argmax(1)[0]) and torch.equal(soft.argmax(1)[1, :6], hard.argmax(1)[1, :6])
+    sharp = CLUSTERERS.get("soft_kmeans")(alpha=1e4, **conf)(V, 3, active=active, lengths=lengths)
+    torch.testing.assert_close(sharp, hard)
+
+
+def test_assign_gives_masks_from_distances():
+    d2 = torch.tensor([[0.5, 0.1, float("inf")], [2.0, 3.0, 1.0]])
+    assert torch.equal(CLUSTERERS.get("kmeans")().assign(d2), torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
+    assert torch.equal(CLUSTERERS.get("spectral")().assign(d2), CLUSTERERS.get("kmeans")().assign(d2))
+    soft = CLUSTERERS.get("soft_kmeans")(alpha=2.0).assign(d2)
+    e = torch.exp(torch.tensor([-1.0, -0.2]))
+    torch.testing.assert_close(soft[0], torch.cat([e / e.sum(), torch.zeros(1)]))  # an excluded centre gets 0
+    torch.testing.assert_close(soft[1], torch.softmax(torch.tensor([-4.0, -6.0, -2.0]), 0))
 
 
 def test_kmeans_seeds_and_restarts():
@@ -227,6 +267,10 @@ def test_bad_config(name, conf, pattern):
         ("spectral", {"affinity": "cosine"}, "affinity must be one of"),
         ("spectral", {"num_vectors": 0}, "num_vectors must be >= 1"),
         ("spectral", {"eps": 2.0}, r"eps must be in \(0, 1\)"),
+        ("soft_kmeans", {"alpha": 0.0}, "alpha must be > 0 and finite"),
+        ("soft_kmeans", {"alpha": -1.0}, "alpha must be > 0 and finite"),
+        ("soft_kmeans", {"alpha": float("inf")}, "alpha must be > 0 and finite"),
+        ("soft_kmeans", {"alpha": "sharp"}, "alpha"),
         ("oracle_kmeans", {"chunk_frames": 0}, "chunk_frames must be >= 1"),
         ("oracle_kmeans", {"chunk_frames": 1.5}, "chunk_frames"),
         ("oracle_spectral", {"chunk_frames": 0}, "chunk_frames must be >= 1"),
