@@ -119,6 +119,24 @@ def _check_no_bools(cls: type, conf: dict, where: str, field: str, kind: str, na
             )
 
 
+def parse_mapping(text: str | None, option: str) -> dict | None:
+    """The YAML mapping given on a command line (``'{n_init: 5}'``), or None when ``text`` is empty.
+
+    Example:
+        >>> parse_mapping("{alpha: 3.0}", "--clusterer-conf")
+        {'alpha': 3.0}
+    """
+    if not text:
+        return None
+    try:
+        conf = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{option}: invalid YAML: {e}") from None
+    if not isinstance(conf, dict):
+        raise ConfigError(f"{option} must be a mapping like '{{n_init: 5}}', got {text!r}")
+    return conf
+
+
 def build_plugin(registry: Registry, name: Any, conf: Any, where: str, field: str, **derived) -> Any:
     """Instantiate ``registry[name](**derived, **conf)``.
 

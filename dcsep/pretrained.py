@@ -189,7 +189,7 @@ def model_card(
         f"| sample rate | {model.fs} Hz |",
         f"| encoder | {cfg.get('encoder')} ({', '.join(f'{k}={v}' for k, v in enc.items()) or 'defaults'}) |",
         f"| embedding dimension | {model.embed_dim} |",
-        f"| default clusterer | {cfg.get('clusterer')} |",
+        f"| default clusterer | {cfg.get('clusterer')} ({', '.join(f'{k}={v}' for k, v in (cfg.get('clusterer_conf') or {}).items()) or 'defaults'}) |",
         f"| sources per mixture (default) | {num_spk if num_spk else '2 (give --num-spk / num_spk= for more)'} |",
         f"| parameters | {num_params:,} |",
         f"| weights | {dtype} (feature statistics float32; loaded as float32) |",
@@ -253,6 +253,8 @@ def pack(
     description: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     force: bool = False,
+    clusterer: str | None = None,
+    clusterer_conf: dict | None = None,
 ) -> Path:
     """Pack a model into ``<out_dir>/<name>/`` (``model.pt`` + ``README.md``); returns that dir.
 
@@ -269,6 +271,9 @@ def pack(
             ``Command: `...``` line of the results, if any).
         max_bytes: refuse when model.pt + README.md would exceed this.
         force: replace an existing ``<out_dir>/<name>``.
+        clusterer / clusterer_conf: the default clusterer stored with the
+            packed model (what ``Separator`` and ``dcsep-decode`` use when none
+            is asked for); default: the one the model was trained with.
 
     The output dir appears whole or not at all (written beside it, then renamed).
     """
@@ -312,10 +317,18 @@ def pack(
         extra = {}
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     extra["packed"] = {"name": name, "dtype": dtype, "source": str(source), "date": date}
+    config = copy.deepcopy(model.config)
+    if clusterer is not None or clusterer_conf is not None:
+        if clusterer is not None and clusterer != config.get("clusterer"):
+            config["clusterer_conf"] = {}
+        config["clusterer"] = clusterer or config.get("clusterer")
+        config["clusterer_conf"] = {**(config.get("clusterer_conf") or {}), **(clusterer_conf or {})}
+        model.clusterer = model.build_clusterer(config["clusterer"], config["clusterer_conf"])  # checks name and options
+        model.config = config
     packed = {
         "format_version": pkg.get("format_version", 1),
         "dcsep_version": dcsep.__version__,
-        "config": copy.deepcopy(model.config),
+        "config": config,
         "state_dict": _pack_state(model, dtypes[dtype]),
         "extra": extra,
     }

@@ -121,6 +121,30 @@ def test_pack_refusals(exp_dir, tmp_path, capsys):
     assert (out / "model" / "README.md").is_file()  # the file's stem names it
 
 
+def test_pack_sets_the_default_clusterer(exp_dir, tmp_path, mixture, capsys):
+    """--clusterer / --clusterer-conf store the clusterer that Separator and dcsep-decode use by default."""
+    out = tmp_path / "pretrained"
+    assert pack_cli.main([str(exp_dir), "--out-dir", str(out), "--name", "soft", "--clusterer", "soft_kmeans",
+                          "--clusterer-conf", "{alpha: 2.5}"]) == 0
+    cfg = torch.load(out / "soft" / "model.pt", weights_only=True)["config"]
+    assert cfg["clusterer"] == "soft_kmeans" and cfg["clusterer_conf"] == {"alpha": 2.5}  # the kmeans options dropped
+    assert "| default clusterer | soft_kmeans (alpha=2.5) |" in (out / "soft" / "README.md").read_text()
+    sep = Separator.from_pretrained(out / "soft", device="cpu")
+    assert sep.model.clusterer.soft and sep.model.clusterer.alpha == 2.5
+    masks = sep.masks(mixture)
+    assert ((masks > 0.01) & (masks < 0.99)).any()  # shared bins: soft masks by default
+    # options alone change the trained clusterer's
+    dest = pack(exp_dir, out_dir=out, name="kmeans10", clusterer_conf={"n_init": 10})
+    cfg = torch.load(dest / "model.pt", weights_only=True)["config"]
+    assert cfg["clusterer"] == "kmeans" and cfg["clusterer_conf"]["n_init"] == 10
+    for args, pattern in [(["--clusterer", "nope"], "nope"), (["--clusterer", "soft_kmeans", "--clusterer-conf", "{alpha: 0}"],
+                          "alpha must be > 0"), (["--clusterer-conf", "[1]"], "must be a mapping")]:
+        assert pack_cli.main([str(exp_dir), "--out-dir", str(out), "--name", "bad", *args]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("dcsep-pack: error: ") and pattern in err, err
+    assert not (out / "bad").exists()
+
+
 def test_find_by_path_and_name(exp_dir, tmp_path, monkeypatch):
     shelf = tmp_path / "shelf"
     pack(exp_dir, out_dir=shelf, name="toy-v1", dtype="float16")

@@ -287,8 +287,7 @@ def _setup_logging() -> None:
 
 def _resolve(args) -> dict:
     """Check the options before any work; returns the options every worker gets."""
-    import yaml
-
+    from dcsep.config import parse_mapping
     from dcsep.data.datadir import DataDir
 
     if not args.model and not args.oracle:
@@ -306,14 +305,7 @@ def _resolve(args) -> dict:
         raise ConfigError("--nj, --batch-size and --log-interval must be >= 1")
     if args.write_embeddings and not args.model:
         raise ConfigError("--write-embeddings needs --model")
-    conf = None
-    if args.clusterer_conf:
-        try:
-            conf = yaml.safe_load(args.clusterer_conf)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--clusterer-conf: invalid YAML: {e}") from None
-        if not isinstance(conf, dict):
-            raise ConfigError(f"--clusterer-conf must be a mapping like '{{n_init: 5}}', got {args.clusterer_conf!r}")
+    conf = parse_mapping(args.clusterer_conf, "--clusterer-conf")
     ref = DataDir.load(args.ref, require_sources=True) if args.ref else None
     num_spk = args.num_spk or (ref.num_spk if ref else None)
     need_refs = bool(args.oracle)

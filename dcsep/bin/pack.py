@@ -34,6 +34,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="one sentence on the training data, for the card")
     p.add_argument("--command", help="the recipe command that trained it (default: from the results' 'Command:')")
     p.add_argument("--description", help="a paragraph put first in the card")
+    p.add_argument("--clusterer", help="default clusterer stored with the model (default: the training config's)")
+    p.add_argument("--clusterer-conf", help="YAML mapping of its options, e.g. '{alpha: 3.0}'")
     p.add_argument("--max-mb", type=float, default=16.0, help="refuse output larger than this many MB (default 16)")
     p.add_argument("--force", action="store_true", help="replace an existing <out-dir>/<name>")
     return p
@@ -41,13 +43,15 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
+    from dcsep.config import parse_mapping
     from dcsep.pretrained import CARD_FILE, MODEL_FILE, pack
 
     try:
+        conf = parse_mapping(args.clusterer_conf, "--clusterer-conf")
         dest = pack(
             args.source, out_dir=args.out_dir, name=args.name, dtype=args.dtype, results=args.results,
             data=args.data, command=args.command, description=args.description,
-            max_bytes=int(args.max_mb * 10**6), force=args.force,
+            max_bytes=int(args.max_mb * 10**6), force=args.force, clusterer=args.clusterer, clusterer_conf=conf,
         )
     except DcsepError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
