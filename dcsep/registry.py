@@ -149,7 +149,7 @@ ENCODERS = Registry(
     "dcsep.encoders.abs:Encoder",
     ("dcsep.encoders.blstm", "dcsep.encoders.conv_blstm"),
 )
-LOSSES = Registry("loss", "dcsep.losses", "dcsep.losses.abs:Loss", ("dcsep.losses.affinity",))
+LOSSES = Registry("loss", "dcsep.losses", "dcsep.losses.abs:Loss", ("dcsep.losses.affinity", "dcsep.losses.attractor"))
 CLUSTERERS = Registry(
     "clusterer",
     "dcsep.clusterers",

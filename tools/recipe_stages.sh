@@ -13,8 +13,8 @@
 #   tag                  name of the exp dir exp/<tag> (default: conf/train_NAME.yaml -> dc_NAME)
 #   data_dir             where the Kaldi-style data dirs are
 #   train_set / valid_set / test_sets   data dir names under data_dir
-#   decode_methods       any of: kmeans oracle_kmeans spectral (deep clustering with that
-#                        clusterer), ibm irm (oracle masks, the ceilings)
+#   decode_methods       any of: kmeans soft_kmeans oracle_kmeans spectral (deep clustering
+#                        with that clusterer), ibm irm (oracle masks, the ceilings)
 #   stats_max_utts       mixtures used for the feature statistics
 #   test_max_utts        N: decode and score only N mixtures of each larger test set, evenly
 #                        spaced over its sorted ids, as data_dir/<set>_subN (default: all)

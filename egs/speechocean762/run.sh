@@ -60,7 +60,7 @@ nj=2
 train_config=auto      # auto: conf/train_blstm.yaml (full), conf/train_tiny.yaml (tiny)
 data_dir=auto          # auto: data/<size>
 test_sets="tt_closed tt tt_3spk"
-decode_methods="kmeans spectral oracle_kmeans ibm irm"
+decode_methods="kmeans soft_kmeans spectral oracle_kmeans ibm irm"
 test_max_utts=         # N: decode and score N mixtures of each test set (evenly spaced ids); empty: all
 . "${DCSEP_ROOT}/tools/recipe_stages.sh"
 . "${DCSEP_ROOT}/tools/parse_options.sh"
