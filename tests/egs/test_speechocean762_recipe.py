@@ -53,7 +53,7 @@ def _speakers(d: Path) -> set[str]:
 
 
 def test_stages_1_to_5(recipe, tmp_path, monkeypatch):
-    res = run(recipe, "--tag", "dc_tiny", "--decode_methods", "kmeans ibm", "--test_max_utts", "5")
+    res = run(recipe, "--tag", "dc_tiny", "--decode_methods", "kmeans soft_kmeans ibm", "--test_max_utts", "5")
     assert res.returncode == 0, res.stderr[-3000:]
     data = recipe / "data" / "tiny"
 
@@ -80,7 +80,7 @@ def test_stages_1_to_5(recipe, tmp_path, monkeypatch):
 
     # stages 4-5: every set and method decoded and scored; 3 sources for tt_3spk (2-speaker model)
     for s in ("tt_closed_sub5", "tt_sub5", "tt_3spk"):
-        for m in ("kmeans", "ibm"):
+        for m in ("kmeans", "soft_kmeans", "ibm"):
             assert (exp / "decode" / s / m / "summary.json").is_file(), (s, m)
     assert (exp / "decode" / "tt_3spk" / "kmeans" / "spk3.scp").is_file()
     assert not (exp / "decode" / "tt").exists()
@@ -91,7 +91,7 @@ def test_stages_1_to_5(recipe, tmp_path, monkeypatch):
                  "tt_sub5: 5 of the 8 mixtures of tt", "tt_closed_sub5: 5 of the 6 mixtures of tt_closed",
                  "SDRi by speaker set, 2 speakers (closed: tt_closed_sub5, open: tt_sub5)",
                  "SDRi by gender, tt_sub5", "SDRi by age, tt_3spk", "SDRi by category, tt_closed_sub5",
-                 "DC, global k-means", "ideal binary mask",
+                 "DC, global k-means", "DC, global soft k-means", "ideal binary mask",
                  "Command: `", "Machine: "):
         assert text in results, text
 
