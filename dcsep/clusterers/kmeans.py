@@ -325,7 +325,7 @@ class SoftKMeansClusterer(KMeansClusterer):
     given wholly to one, which on real speech costs less than a wrong hard
     decision. As ``alpha`` grows the masks tend to those of ``kmeans``.
     Refitting the centres with soft responsibilities (soft k-means proper)
-    pulls them together and separates worse, so the centres stay hard.
+    pulls them together and loses the gain, so the centres stay hard.
 
     Args:
         alpha: sharpness, in 1 / squared distance (unit-norm embeddings lie
