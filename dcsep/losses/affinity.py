@@ -98,15 +98,21 @@ class AffinityLoss(Loss):
     def kernel(V: torch.Tensor, Y: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, V, Y, mix_mag, lengths=None):
-        b, t, f, k = V.shape
+    @staticmethod
+    def compute_dtype(V: torch.Tensor, Y: torch.Tensor, mix_mag: torch.Tensor) -> torch.dtype:
+        """Checks the shapes; returns the dtype the loss runs in: at least float32, even under
+        autocast, since the sums run over N = T*F bins."""
+        b, t, f, _ = V.shape
         if Y.shape[:3] != (b, t, f) or mix_mag.shape != (b, t, f):
             raise ValueError(
                 f"shape mismatch: V {tuple(V.shape)}, Y {tuple(Y.shape)}, mix_mag {tuple(mix_mag.shape)}; "
                 "expected V (B, T, F, K), Y (B, T, F, C), mix_mag (B, T, F)"
             )
-        # Always at least float32, even under autocast: the sums run over N = T*F bins.
-        dtype = torch.float64 if V.dtype == torch.float64 else torch.float32
+        return torch.float64 if V.dtype == torch.float64 else torch.float32
+
+    def forward(self, V, Y, mix_mag, lengths=None):
+        b, t, f, k = V.shape
+        dtype = self.compute_dtype(V, Y, mix_mag)
         with torch.autocast(device_type=V.device.type, enabled=False):
             V = V.to(dtype)
             w = bin_weights(mix_mag.to(dtype), self.weight, lengths, self.threshold_db)  # (B, T, F)

@@ -33,9 +33,8 @@ from __future__ import annotations
 import torch
 from typeguard import typechecked
 
-from dcsep.losses.abs import Loss
-from dcsep.losses.affinity import lowrank_affinity_loss, row_scales
-from dcsep.losses.weights import WEIGHT_KINDS, bin_weights, valid_mask
+from dcsep.losses.affinity import AffinityLoss, lowrank_affinity_loss, row_scales
+from dcsep.losses.weights import bin_weights, valid_mask
 from dcsep.registry import LOSSES
 
 
@@ -75,18 +74,15 @@ def attractor_mask_loss(V: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, energ
 
 
 @LOSSES.register("attractor_mask")
-class AttractorMaskLoss(Loss):
+class AttractorMaskLoss(AffinityLoss):
     """dc_weight * affinity loss + (1 - dc_weight) * the attractors' soft-mask loss.
 
     Args:
         alpha: sharpness of the masks; use the ``alpha`` of ``soft_kmeans``
             at test time.
         dc_weight: share of the affinity loss, in [0, 1].
-        weight: bin weights of the affinity loss, and the bins that form the
-            attractors: ``"vad"`` (paper), ``"none"``, ``"magnitude"``,
-            ``"sqrt_magnitude"``.
-        threshold_db: VAD threshold below the utterance's loudest bin.
-        partition_weight: the paper's D^-1/2 weighting in the affinity loss.
+        weight, threshold_db, partition_weight: as for ``lowrank_affinity``;
+            the bins of nonzero ``weight`` also form the attractors.
 
     Example:
         >>> V = torch.nn.functional.normalize(torch.randn(1, 5, 3, 4), dim=-1)
@@ -95,6 +91,8 @@ class AttractorMaskLoss(Loss):
         >>> bool(loss >= 0)
         True
     """
+
+    kernel = staticmethod(lowrank_affinity_loss)
 
     @typechecked
     def __init__(
@@ -105,26 +103,16 @@ class AttractorMaskLoss(Loss):
         threshold_db: float = 40.0,
         partition_weight: bool = False,
     ):
-        super().__init__()
+        super().__init__(weight=weight, threshold_db=threshold_db, partition_weight=partition_weight)
         if not alpha > 0:
             raise ValueError(f"alpha must be > 0, got {alpha}")
         if not 0 <= dc_weight <= 1:
             raise ValueError(f"dc_weight must be in [0, 1], got {dc_weight}")
-        if weight not in WEIGHT_KINDS:
-            raise ValueError(f"weight must be one of {WEIGHT_KINDS}, got {weight!r}")
-        if threshold_db <= 0:
-            raise ValueError(f"threshold_db must be positive, got {threshold_db}")
-        self.alpha, self.dc_weight, self.weight, self.threshold_db = float(alpha), float(dc_weight), weight, threshold_db
-        self.partition_weight = partition_weight
+        self.alpha, self.dc_weight = float(alpha), float(dc_weight)
 
     def forward(self, V, Y, mix_mag, lengths=None):
         b, t, f, k = V.shape
-        if Y.shape[:3] != (b, t, f) or mix_mag.shape != (b, t, f):
-            raise ValueError(
-                f"shape mismatch: V {tuple(V.shape)}, Y {tuple(Y.shape)}, mix_mag {tuple(mix_mag.shape)}; "
-                "expected V (B, T, F, K), Y (B, T, F, C), mix_mag (B, T, F)"
-            )
-        dtype = torch.float64 if V.dtype == torch.float64 else torch.float32
+        dtype = self.compute_dtype(V, Y, mix_mag)
         with torch.autocast(device_type=V.device.type, enabled=False):
             V = V.to(dtype).reshape(b, t * f, k)
             mag = mix_mag.to(dtype)
@@ -133,5 +121,5 @@ class AttractorMaskLoss(Loss):
             energy = (mag.detach().square() * valid_mask((b, t, f), lengths, V.device)).reshape(b, t * f)
             loss = (1 - self.dc_weight) * attractor_mask_loss(V, Yf, w, energy, self.alpha)
             if self.dc_weight > 0:
-                loss = loss + self.dc_weight * lowrank_affinity_loss(V, Yf, row_scales(Yf, w, self.partition_weight))
+                loss = loss + self.dc_weight * self.kernel(V, Yf, row_scales(Yf, w, self.partition_weight))
             return loss.mean()
