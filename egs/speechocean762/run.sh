@@ -17,6 +17,7 @@
 #   ./run.sh --corpus_dir /path/to/speechocean762                  # stages 1-5 (CPU config)
 #   ./run.sh --corpus_dir DIR --train_config conf/train_dcpp_gpu.yaml --ngpu 1
 #   ./run.sh --corpus_dir DIR --train_config conf/train_blstm_long.yaml  # 5 more 400-frame epochs from the default model
+#   ./run.sh --corpus_dir DIR --train_config conf/train_blstm_attractor.yaml  # then 4 epochs for soft masks (the released model)
 #   ./run.sh --corpus_dir DIR --train_num_spk 3 --train_config conf/train_blstm_3spk.yaml  # a 3-speaker model
 #   ./run.sh --corpus_dir DIR --dynamic_mix false                  # train on the fixed tr set
 #   ./run.sh --corpus_dir DIR --size tiny                          # a minute or two; for tests

@@ -8,7 +8,7 @@
 # layer (the configs' init_model / init_reset), so run stage 1 first and copy it:
 #
 #   ./run.sh --corpus_dir DIR --stop_stage 1
-#   mkdir -p exp/dc_blstm_long && cp ../../pretrained/speechocean762_dc_blstm/model.pt exp/dc_blstm_long/
+#   mkdir -p exp/dc_blstm_long && git show 0ff660f:pretrained/speechocean762_dc_blstm/model.pt > exp/dc_blstm_long/model.pt
 #   local/table2.sh --corpus_dir DIR                          # every model, then the table
 #   local/table2.sh --corpus_dir DIR --models "k5 k60"        # some of them
 #   local/table2.sh --stage 2                                 # only gather the table
@@ -47,8 +47,8 @@ done
 
 if ((stage <= 1 && stop_stage >= 1)); then
     [[ -f exp/dc_blstm_long/model.pt ]] ||
-        die "exp/dc_blstm_long/model.pt not found: train it (conf/train_blstm_long.yaml) or copy" \
-            "../../pretrained/speechocean762_dc_blstm/model.pt there"
+        die "exp/dc_blstm_long/model.pt not found: train it (conf/train_blstm_long.yaml) or put the model" \
+            "released until 2026-12-03 there: git show 0ff660f:pretrained/speechocean762_dc_blstm/model.pt"
     corpus_args=()
     [[ -n ${corpus_dir} ]] && corpus_args=(--corpus_dir "${corpus_dir}")
     for m in ${models}; do
