@@ -133,7 +133,7 @@ def test_separation_pipeline_shapes(tiny_model_config):
 def test_build_clusterer_errors(tiny_model_config):
     model = DeepClustering.from_config(tiny_model_config)
     assert type(model.build_clusterer("spectral", {"affinity": "linear"})).registry_name == "spectral"
-    with pytest.raises(ConfigError, match="unknown clusterer 'agglo'; choose one of: kmeans, oracle_kmeans, oracle_spectral, spectral"):
+    with pytest.raises(ConfigError, match="unknown clusterer 'agglo'; choose one of: kmeans, oracle_kmeans, oracle_spectral, soft_kmeans, spectral"):
         model.build_clusterer("agglo")
 
 

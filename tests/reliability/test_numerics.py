@@ -134,12 +134,16 @@ def _embeddings(kind: str, b=2, t=12, f=9, k=4) -> torch.Tensor:
     return torch.nn.functional.normalize(V, dim=-1) if kind in ("random", "two_points") else V
 
 
-def _check_masks(masks, b, c, t, f, lengths):
+def _check_masks(masks, b, c, t, f, lengths, soft=False):
     assert masks.shape == (b, c, t, f)
     assert torch.isfinite(masks).all()
     for i in range(b):
         n = int(lengths[i])
-        assert torch.all(masks[i, :, :n].sum(0) == 1)  # each valid bin in exactly one source
+        if soft:  # each valid bin shared between the sources, in [0, 1], summing to 1
+            assert torch.all((masks[i] >= 0) & (masks[i] <= 1))
+            torch.testing.assert_close(masks[i, :, :n].sum(0), torch.ones(n, f))
+        else:
+            assert torch.all(masks[i, :, :n].sum(0) == 1)  # each valid bin in exactly one source
         assert torch.all(masks[i, :, n:] == 0)
 
 
@@ -165,7 +169,7 @@ def test_clusterers_handle_degenerate_embeddings(name, kind, active, num_spk):
         refs = torch.zeros(b, num_spk, t, f)
         refs[:, 0] = 1.0  # speaker 1 dominates everywhere, the others absent
     masks = clus(V, num_spk, active=act, lengths=lengths, refs=refs)
-    _check_masks(masks, b, num_spk, t, f, lengths)
+    _check_masks(masks, b, num_spk, t, f, lengths, soft=cls.soft)
 
 
 @pytest.mark.parametrize("backend", ["fast", "mir_eval"])
