@@ -16,7 +16,7 @@ wall-clock instead (use it with ``--threads N`` on an idle machine). With CUDA, 
 row gives the batched throughput of ``separate_batch`` (``--gpu-batch``
 mixtures of ``--gpu-seconds`` seconds at once); without CUDA the row says so.
 
-    python bench/bench_decode.py                 # 10 s and 60 s inputs; kmeans, spectral, oracle_kmeans
+    python bench/bench_decode.py                 # 10 s and 60 s inputs; kmeans, soft_kmeans, spectral, oracle_kmeans
     python bench/bench_decode.py --seconds 10    # quicker
     python bench/bench_decode.py --write         # also update docs/benchmarks.md (section bench:decode)
 """
@@ -37,7 +37,7 @@ SECTION = "decode"
 BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 FS = 8000
 PAPER_MODEL = {"encoder": "blstm", "encoder_conf": {"num_layers": 2, "hidden_units": 600, "embed_dim": 40}}
-CLUSTERERS = ("kmeans", "spectral", "oracle_kmeans")
+CLUSTERERS = ("kmeans", "soft_kmeans", "spectral", "oracle_kmeans")
 
 
 def voice(rng: np.random.Generator, f0: float, n: int) -> np.ndarray:
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, nargs="+", default=[10.0, 60.0], help="input lengths (default 10 60)")
-    p.add_argument("--clusterers", nargs="+", default=list(CLUSTERERS), help="default: kmeans spectral oracle_kmeans")
+    p.add_argument("--clusterers", nargs="+", default=list(CLUSTERERS), help="default: kmeans soft_kmeans spectral oracle_kmeans")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--wall", action="store_true", help="CPU rows: wall-clock instead of process CPU time")
     p.add_argument("--gpu-batch", type=int, default=16, help="mixtures per batch in the GPU row (default 16)")
