@@ -323,8 +323,7 @@ def pack(
             config["clusterer_conf"] = {}
         config["clusterer"] = clusterer or config.get("clusterer")
         config["clusterer_conf"] = {**(config.get("clusterer_conf") or {}), **(clusterer_conf or {})}
-        model.clusterer = model.build_clusterer(config["clusterer"], config["clusterer_conf"])  # checks name and options
-        model.config = config
+        model.build_clusterer(config["clusterer"], config["clusterer_conf"])  # checks the name and options
     packed = {
         "format_version": pkg.get("format_version", 1),
         "dcsep_version": dcsep.__version__,

@@ -62,8 +62,10 @@ def attractor_mask_loss(V: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, energ
     wy = Y * w[..., None]  # (B, N, C)
     mass = wy.sum(1)  # (B, C)
     attractors = (wy.transpose(1, 2) @ V) / mass.clamp_min(torch.finfo(V.dtype).tiny)[..., None]  # (B, C, K)
-    d2 = (V[:, :, None, :] - attractors[:, None, :, :]).square().sum(-1)  # (B, N, C)
-    logits = (-alpha * d2).masked_fill(mass[:, None, :] <= 0, float("-inf"))  # an absent source gets no share
+    # -alpha |v - a|^2 up to the per-bin -alpha |v|^2, which the softmax over sources ignores:
+    # two matrix products, no (B, N, C, K) difference tensor
+    logits = alpha * (2 * V @ attractors.transpose(1, 2) - attractors.square().sum(-1)[:, None, :])  # (B, N, C)
+    logits = logits.masked_fill(mass[:, None, :] <= 0, float("-inf"))  # an absent source gets no share
     present = (mass > 0).any(1)  # (B,)
     logits = torch.where(present[:, None, None], logits, torch.zeros_like(logits))  # no NaN without any attractor
     masks = torch.softmax(logits, -1)  # (B, N, C)
