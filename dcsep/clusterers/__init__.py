@@ -1,1 +1,1 @@
-"""Clusterers: embeddings V -> binary masks, one per source."""
+"""Clusterers: embeddings V -> masks, one per source (binary, or shares of each bin for a soft clusterer)."""

@@ -6,6 +6,7 @@ import abc
 
 import torch
 
+from dcsep.errors import ConfigError
 from dcsep.losses.weights import valid_mask
 
 
@@ -49,12 +50,67 @@ class Clusterer(abc.ABC):
             clusterer); on valid frames each bin's masks sum to 1.
         """
 
-    def assign(self, d2: torch.Tensor) -> torch.Tensor:
-        """Masks from the squared distances of bins to the cluster centres.
+    def fit(self, X: torch.Tensor, num_spk: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Fit ``num_spk`` clusters and return their centres in the embedding space.
 
-        Used where the clusters were fitted on a subsample of the bins and
-        every bin then joins them by its distances (long inputs, see
-        :class:`dcsep.separate.Separator`).
+        The first half of the fit -> centres / :meth:`assign` pair: fit on some
+        bins (e.g. a subsample of a long input's active bins), then let every
+        bin join the clusters by its distances to the centres, block by
+        block. Here the clusterer labels the fitted bins (``__call__``, the
+        argmax of its masks) and each centre is the mean embedding of its
+        cluster's fitted bins; a subclass may override it.
+
+        Args:
+            X: (B, N, K) embeddings.
+            num_spk: C, the number of clusters.
+            weights: (B, N), the bins to fit on are those of weight > 0 (an
+                item without any falls back to all of its bins); None: all.
+
+        Returns:
+            centres: (B, C, K) in the dtype of X; the row of a cluster that
+            got no fitted bin is NaN (:meth:`assign` never gives it a bin).
+
+        Example:
+            >>> from dcsep.registry import CLUSTERERS
+            >>> X = torch.tensor([[[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]])
+            >>> clus = CLUSTERERS.get("kmeans")(n_init=1)
+            >>> centres = clus.fit(X, 2)
+            >>> sorted(round(c[0], 2) for c in centres[0].tolist())
+            [0.05, 0.95]
+            >>> clus.assign(torch.tensor([[0.8, 0.2], [0.3, 0.7]]), centres[0]).sum(0).tolist()
+            [1.0, 1.0]
+        """
+        if self.needs_refs:
+            raise ConfigError(
+                f"clusterer {getattr(self, 'registry_name', type(self).__name__)!r} needs the reference sources "
+                "and cannot be fitted on a subsample: call it on the whole utterance"
+            )
+        if X.dim() != 3:
+            raise ValueError(f"X must have shape (B, N, K), got {tuple(X.shape)}")
+        b, n, _ = X.shape
+        w = None if weights is None else fit_mask(weights, (b, n), X.device)
+        masks = self(X[:, None], num_spk, None if w is None else w[:, None])  # (B, C, 1, N)
+        return cluster_means(X, masks[:, :, 0].argmax(1), num_spk, w)
+
+    def assign(self, X: torch.Tensor, centres: torch.Tensor | None = None) -> torch.Tensor:
+        """Masks of bins from their distances to fitted centres (the second half of :meth:`fit`).
+
+        Args:
+            X: (N, K) embeddings with ``centres`` (C, K), or (B, N, K) with
+                ``centres`` (B, C, K); or, without ``centres``, (..., C)
+                squared distances to the centres (see :meth:`distance_masks`).
+            centres: from :meth:`fit`; a NaN row is a cluster without bins.
+
+        Returns:
+            (N, C), (B, N, C) or (..., C) masks: the one-hot of the nearest
+            centre; shares of each bin for a soft clusterer.
+        """
+        if centres is None:
+            return self.distance_masks(X)
+        return self.distance_masks(centre_distances(X, centres))
+
+    def distance_masks(self, d2: torch.Tensor) -> torch.Tensor:
+        """Masks from the squared distances of bins to the cluster centres.
 
         Args:
             d2: (..., C) squared distances to the C centres, up to a constant
@@ -65,6 +121,49 @@ class Clusterer(abc.ABC):
             clusterers override it.
         """
         return torch.nn.functional.one_hot(d2.argmin(-1), d2.shape[-1]).to(d2.dtype)
+
+
+def fit_mask(weights: torch.Tensor, shape: tuple[int, int], device: torch.device | str) -> torch.Tensor:
+    """weights: (B, N) -> (B, N) bool, the bins of positive weight (all bins of an item without any)."""
+    if tuple(weights.shape) != tuple(shape):
+        raise ValueError(f"weights must have shape {tuple(shape)}, got {tuple(weights.shape)}")
+    w = weights.to(device) > 0
+    return with_fallback(w, torch.ones_like(w))
+
+
+def cluster_means(X: torch.Tensor, labels: torch.Tensor, num_spk: int, fitted: torch.Tensor | None = None) -> torch.Tensor:
+    """X: (B, N, K), labels: (B, N) in [0, C) -> (B, C, K) mean of each cluster, NaN for an empty one.
+
+    ``fitted``: (B, N) bool, only these bins count (None: all).
+    """
+    onehot = torch.nn.functional.one_hot(labels, num_spk).to(X.dtype)  # (B, N, C)
+    if fitted is not None:
+        onehot = onehot * fitted[..., None].to(X.dtype)
+    mass = onehot.sum(1)  # (B, C)
+    sums = torch.stack([o.T @ x for o, x in zip(onehot, X)])  # (B, C, K), one 2-D product per item
+    centres = sums / mass.clamp_min(1)[..., None]
+    return torch.where(mass[..., None] > 0, centres, torch.full_like(centres, float("nan")))
+
+
+def centre_distances(X: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Squared distances to the centres, less the per-bin constant |x|^2.
+
+    Args:
+        X: (N, K) with centres (C, K), or (B, N, K) with centres (B, C, K).
+        centres: NaN rows (clusters without bins) get distance ``inf``.
+
+    Returns:
+        (N, C) or (B, N, C): |c|^2 - 2 x.c (the masks of a clusterer depend
+        only on differences between centres).
+    """
+    if X.dim() != centres.dim() or X.dim() not in (2, 3) or X.shape[-1] != centres.shape[-1]:
+        raise ValueError(f"X (N, K) or (B, N, K) and centres (C, K) or (B, C, K) do not match: {tuple(X.shape)}, {tuple(centres.shape)}")
+    ok = ~centres.isnan().any(-1)  # (..., C)
+    c = torch.where(ok[..., None], centres, torch.zeros_like(centres)).to(X.dtype)
+    c2 = torch.where(ok, (c * c).sum(-1), float("inf")).to(X.dtype)  # (..., C)
+    if X.dim() == 2:
+        return torch.addmm(c2, X, c.T, alpha=-2.0)
+    return torch.baddbmm(c2[:, None, :], X, c.transpose(1, 2), alpha=-2.0)
 
 
 def labels_to_masks(labels: torch.Tensor, num_spk: int, lengths: torch.Tensor | None = None) -> torch.Tensor:

@@ -11,8 +11,12 @@ Two clusterers from the paper, and a soft variant of the first:
   reference sources with the best permutation; an upper bound that needs the
   references.
 
-Both run on the GPU when the embeddings are there; random draws come from a
-seeded CPU generator, so a fixed seed gives the same result on any device.
+All three run on the GPU when the embeddings are there; random draws come
+from a seeded CPU generator, so a fixed seed gives the same result on any
+device. ``kmeans`` and ``soft_kmeans`` can also be fitted on some bins and
+applied to others (:meth:`~dcsep.clusterers.abs.Clusterer.fit` ->
+centres, :meth:`~dcsep.clusterers.abs.Clusterer.assign` -> masks);
+``oracle_kmeans`` cannot, as it needs the references of every bin.
 """
 
 from __future__ import annotations
@@ -354,7 +358,8 @@ class SoftKMeansClusterer(KMeansClusterer):
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", alpha={self.alpha})"
 
-    def assign(self, d2: torch.Tensor) -> torch.Tensor:
+    def distance_masks(self, d2: torch.Tensor) -> torch.Tensor:
+        """d2: (..., C) squared distances (up to a constant per bin) -> (..., C) softmax(-alpha d2)."""
         return torch.softmax(-self.alpha * d2, -1)
 
     @torch.no_grad()
@@ -365,7 +370,7 @@ class SoftKMeansClusterer(KMeansClusterer):
         X = V.detach().reshape(b, t * f, k)
         X = X if X.dtype == torch.float64 else X.float()
         centres = kmeans(X, num_spk, w, self.n_init, self.max_iter, self.tol, self.seed)[1]  # (B, C, K)
-        masks = self.assign(_sq_dist(X, centres, _sq_norms(X)))  # (B, N, C)
+        masks = self.distance_masks(_sq_dist(X, centres, _sq_norms(X)))  # (B, N, C)
         masks = masks.transpose(1, 2).reshape(b, num_spk, t, f)
         return masks * valid_mask((b, t, f), lengths, V.device)[:, None].to(masks.dtype)
 

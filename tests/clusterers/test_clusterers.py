@@ -317,3 +317,68 @@ def test_spectral_never_forms_n_by_n():
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["peak_kib"] < 2 * 1024**2, res  # ru_maxrss is in KiB on Linux
     assert res["agree"] == 1.0
+
+
+def old_subsample_masks(clus, X: torch.Tensor, num_spk: int, block: int) -> torch.Tensor:
+    """The subsample path as Separator computed it by itself before fit/assign: (n, K) -> masks (n, C)."""
+    sub_labels = clus(X[None, None], num_spk, None, None, None)[0, :, 0].argmax(0)
+    onehot = torch.nn.functional.one_hot(sub_labels, num_spk).to(X.dtype)
+    mass = onehot.sum(0)
+    centres = (onehot.T @ X) / mass.clamp_min(1)[:, None]
+    c2 = torch.where(mass > 0, (centres * centres).sum(1), float("inf")).to(X.dtype)
+    parts = [clus.assign(torch.addmm(c2, X[b0 : b0 + block], centres.T, alpha=-2.0)) for b0 in range(0, X.shape[0], block)]
+    return torch.cat(parts)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not CLUSTERERS.get(n).needs_refs])
+@pytest.mark.parametrize("case", ["separable", "overlapping", "identical"])
+def test_fit_then_assign_matches_the_inline_computation_bit_for_bit(name, case):
+    V, _, _ = separable(1, 40, 9, 6, 3, seed=4, noise=0.1 if case == "separable" else 0.7)
+    X = V.reshape(-1, 6)
+    if case == "identical":  # one distinct point: clusters without bins
+        X = torch.nn.functional.normalize(torch.ones_like(X), dim=-1)
+    clus = CLUSTERERS.get(name)(n_init=2, seed=1)
+    centres = clus.fit(X[None], 3)  # (1, C, K)
+    assert centres.shape == (1, 3, 6) and centres.dtype == X.dtype
+    if case == "identical":
+        assert centres.isnan().any(-1).sum() == 2  # two clusters got no bin
+    ref = old_subsample_masks(clus, X, 3, block=64)
+    blocks = torch.cat([clus.assign(X[b0 : b0 + 64], centres[0]) for b0 in range(0, X.shape[0], 64)])
+    assert torch.equal(blocks, ref)
+    assert torch.isfinite(blocks).all() and torch.allclose(blocks.sum(-1), torch.ones(X.shape[0]))
+
+
+@pytest.mark.parametrize("name", ["kmeans", "soft_kmeans", "spectral"])
+def test_fit_weights_and_batched_assign(name):
+    """fit: only bins of positive weight make the centres; assign on (B, N, K) equals assign item by item."""
+    V, labels, _ = separable(2, 20, 8, 5, 2, seed=6)
+    X, labels = V.reshape(2, 160, 5), labels.reshape(2, 160)
+    w = torch.ones(2, 160)
+    w[0, 80:] = 0
+    X[0, 80:] = torch.nn.functional.normalize(X[0, 80:] + 3.0, dim=-1)  # unfitted bins far off
+    w[1] = 0  # no fitted bin: falls back to all
+    clus = CLUSTERERS.get(name)(n_init=2)
+    centres = clus.fit(X, 2, w)
+    fitted_labels = labels[0, :80]
+    got = clus.assign(X[0, :80], centres[0]).argmax(-1)
+    assert same_partition(got, fitted_labels)
+    for c in range(2):  # each centre is the mean of its cluster's fitted bins
+        torch.testing.assert_close(centres[0, c], X[0, :80][got == c].mean(0))
+    masks = clus.assign(X, centres)  # (B, N, C)
+    assert masks.shape == (2, 160, 2)
+    for i in range(2):
+        torch.testing.assert_close(masks[i], clus.assign(X[i], centres[i]))
+    assert same_partition(masks[1].argmax(-1), labels[1]) and same_partition(masks[0, :80].argmax(-1), fitted_labels)
+    with pytest.raises(ValueError, match=r"weights must have shape \(2, 160\)"):
+        clus.fit(X, 2, w[:, :10])
+    with pytest.raises(ValueError, match=r"X must have shape \(B, N, K\)"):
+        clus.fit(X[0], 2)
+    with pytest.raises(ValueError, match="do not match"):
+        clus.assign(X, centres[0])
+
+
+@pytest.mark.parametrize("name", ["oracle_kmeans", "oracle_spectral"])
+def test_oracle_clusterers_cannot_be_fitted(name):
+    V, _, _ = separable(1, 5, 4, 3, 2)
+    with pytest.raises(ConfigError, match=f"'{name}' needs the reference sources and cannot be fitted"):
+        CLUSTERERS.get(name)().fit(V.reshape(1, 20, 3), 2)
