@@ -8,6 +8,9 @@ from typeguard import typechecked
 from dcsep.frontends.abs import Frontend
 from dcsep.registry import FRONTENDS
 
+#: feature normalisations of :class:`STFTFrontend`
+NORMS = ("global", "utterance_mean", "utterance_meanvar")
+
 
 @FRONTENDS.register("stft")
 class STFTFrontend(Frontend):
@@ -16,10 +19,28 @@ class STFTFrontend(Frontend):
     Defaults are the paper's: 8 kHz, 256-sample (32 ms) window, 64-sample
     (8 ms) hop, square root of the Hann window, 129 bins.
 
-    The normalisation statistics (per-bin mean and standard deviation of the
-    log magnitude) are buffers: computed from training data with
-    :meth:`accumulate_stats` / :meth:`set_stats`, then saved with the model.
+    ``norm`` chooses how the log magnitude ``x`` (B, T, F) is normalised:
+
+    * ``"global"`` (the paper's): ``(x - mean) / std`` with per-bin training
+      statistics;
+    * ``"utterance_mean"``: ``(x - mu_u) / std``, where ``mu_u`` is the
+      per-bin mean over the utterance's own frames. A gain or a fixed
+      channel (microphone, EQ) adds a constant to ``x`` per bin, which this
+      removes, so the features do not depend on the input level;
+    * ``"utterance_meanvar"``: ``(x - mu_u) / sigma_u``, the utterance's own
+      per-bin mean and standard deviation; no training statistics.
+
+    The training statistics (per-bin mean and standard deviation of the log
+    magnitude; for the utterance norms, of the log magnitude less its
+    utterance mean) are buffers: computed from training data with
+    :meth:`compute_stats` / :meth:`set_stats`, then saved with the model.
     Until set, they are identity (mean 0, std 1).
+
+    The utterance statistics are taken over the first ``lengths[b]`` frames
+    of each utterance of a padded batch, so padding does not change them.
+    A caller that feeds a long utterance in pieces computes them once with
+    :meth:`utterance_stats` and passes them to :meth:`features` as
+    ``utt_stats``.
 
     Args:
         fs: sample rate in Hz.
@@ -28,12 +49,17 @@ class STFTFrontend(Frontend):
         window: ``"sqrt_hann"`` or ``"hann"``.
         log_floor: added to the magnitude before the log.
         center: pad the signal by ``n_fft // 2`` on both sides (torch.stft).
+        norm: ``"global"``, ``"utterance_mean"`` or ``"utterance_meanvar"``.
 
     Example:
         >>> fe = STFTFrontend()
         >>> feats, spec, n = fe(torch.randn(1, 8000))
         >>> tuple(feats.shape), int(n[0])
         ((1, 126, 129), 126)
+        >>> fe = STFTFrontend(norm="utterance_mean")
+        >>> x = torch.randn(1, 8000)
+        >>> bool(torch.allclose(fe(x)[0], fe(10 * x)[0], atol=1e-4))
+        True
     """
 
     @typechecked
@@ -45,6 +71,7 @@ class STFTFrontend(Frontend):
         window: str = "sqrt_hann",
         log_floor: float = 1e-6,
         center: bool = True,
+        norm: str = "global",
     ):
         super().__init__()
         if window not in ("sqrt_hann", "hann"):
@@ -55,11 +82,15 @@ class STFTFrontend(Frontend):
             raise ValueError(f"log_floor must be positive, got {log_floor}")
         if n_fft <= 0 or hop_length <= 0 or hop_length > n_fft:
             raise ValueError(f"need 0 < hop_length <= n_fft, got n_fft={n_fft}, hop_length={hop_length}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}, not {norm!r}")
         self.fs = fs
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.log_floor = log_floor
         self.center = center
+        self.norm = norm
+        self.needs_stats = norm != "utterance_meanvar"
         self.num_bins = n_fft // 2 + 1
         win = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
         if window == "sqrt_hann":
@@ -98,8 +129,41 @@ class STFTFrontend(Frontend):
         """spec: (B, T, F) complex -> log magnitude (B, T, F)."""
         return torch.log(spec.abs() + self.log_floor)
 
-    def features(self, spec: torch.Tensor) -> torch.Tensor:
-        return (self.log_magnitude(spec) - self.mean) / self.std
+    def utterance_stats(
+        self, spec: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-utterance, per-bin mean and std of the log magnitude over the valid frames.
+
+        Args:
+            spec: (B, T, F) complex.
+            lengths: (B,) valid frames (None: all T).
+
+        Returns:
+            mean (B, 1, F), std (B, 1, F) (floored at 1e-5).
+        """
+        return _masked_mean_std(self.log_magnitude(spec), lengths)
+
+    def features(
+        self,
+        spec: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        utt_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """spec: (B, T, F) complex -> features (B, T, F).
+
+        Args:
+            spec: (B, T, F) complex.
+            lengths: (B,) valid frames of each utterance (None: all T); only
+                the utterance norms use it.
+            utt_stats: (mean, std), each (B, 1, F), from :meth:`utterance_stats`
+                of the whole utterance, for a caller that passes ``spec`` in
+                pieces; None computes them from ``spec`` and ``lengths``.
+        """
+        x = self.log_magnitude(spec)
+        if self.norm == "global":
+            return (x - self.mean) / self.std
+        mu, sigma = utt_stats if utt_stats is not None else _masked_mean_std(x, lengths)
+        return (x - mu) / (self.std if self.norm == "utterance_mean" else sigma)
 
     def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Set the normalisation statistics, each of shape (F,)."""
@@ -108,12 +172,18 @@ class STFTFrontend(Frontend):
         self.mean.copy_(mean)
         self.std.copy_(std.clamp_min(1e-5))
 
+    def get_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (mean, std) buffers themselves, each (F,)."""
+        return self.mean, self.std
+
     @torch.no_grad()
     def compute_stats(self, wavs) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-bin mean and std of the log magnitude over an iterable of 1-D waveforms.
 
-        Accumulates in float64 so the result does not depend on the order of
-        the data beyond rounding.
+        For the utterance norms, of the log magnitude less each waveform's own
+        per-bin mean (so the mean is 0 and the std is the within-utterance
+        spread). Accumulates in float64 so the result does not depend on the
+        order of the data beyond rounding.
         """
         total = torch.zeros(self.num_bins, dtype=torch.float64)
         total_sq = torch.zeros(self.num_bins, dtype=torch.float64)
@@ -121,6 +191,8 @@ class STFTFrontend(Frontend):
         for wav in wavs:
             wav = torch.as_tensor(wav, dtype=torch.float32).reshape(1, -1)
             logmag = self.log_magnitude(self.stft(wav))[0].double()  # (T, F)
+            if self.norm != "global":
+                logmag = logmag - logmag.mean(0)
             total += logmag.sum(0)
             total_sq += (logmag**2).sum(0)
             count += logmag.shape[0]
@@ -129,3 +201,16 @@ class STFTFrontend(Frontend):
         mean = total / count
         std = (total_sq / count - mean**2).clamp_min(0).sqrt()
         return mean.float(), std.float()
+
+
+def _masked_mean_std(x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """x: (B, T, F), lengths: (B,) or None -> mean, std over the first lengths[b] frames, each (B, 1, F)."""
+    if lengths is None:
+        mu = x.mean(1, keepdim=True)
+        var = ((x - mu) ** 2).mean(1, keepdim=True)
+    else:
+        valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None])[..., None]
+        count = valid.sum(1, keepdim=True).clamp_min(1).to(x.dtype)  # (B, 1, 1)
+        mu = torch.where(valid, x, 0.0).sum(1, keepdim=True) / count
+        var = torch.where(valid, (x - mu) ** 2, 0.0).sum(1, keepdim=True) / count
+    return mu, var.sqrt().clamp_min(1e-5)

@@ -1,4 +1,4 @@
-"""STFT frontend: perfect reconstruction, frame counts, normalisation statistics."""
+"""STFT frontend: perfect reconstruction, frame counts, normalisation statistics, per-utterance norms."""
 
 from __future__ import annotations
 
@@ -78,6 +78,19 @@ def test_stats_are_saved_in_state_dict():
 
 
 @pytest.mark.parametrize("name", FRONTENDS.names())
+def test_contract_attributes(name):
+    """What the trainer and the Separator read from any frontend."""
+    fe = FRONTENDS.get(name)()
+    assert isinstance(fe.n_fft, int) and fe.n_fft > 0
+    assert isinstance(fe.hop_length, int) and 0 < fe.hop_length <= fe.n_fft
+    assert isinstance(fe.needs_stats, bool)
+    stats = fe.get_stats()
+    assert isinstance(stats, tuple)
+    if fe.needs_stats:
+        assert len(stats) > 0 and all(s.shape == (fe.num_bins,) for s in stats)
+
+
+@pytest.mark.parametrize("name", FRONTENDS.names())
 def test_forward_backward(name):
     fe = FRONTENDS.get(name)()
     wav = torch.randn(2, 1600, requires_grad=True)
@@ -103,8 +116,147 @@ def test_forward_backward(name):
         ({"fs": 0}, "fs must be positive"),
         ({"log_floor": 0.0}, "log_floor must be positive"),
         ({"n_mels": 40}, "unknown key 'n_mels'"),
+        ({"norm": "cmvn"}, "norm must be one of"),
     ],
 )
 def test_bad_config(conf, pattern):
     with pytest.raises(ConfigError, match=pattern):
         build_plugin(FRONTENDS, "stft", conf, "m.yaml", "frontend")
+
+
+def _speechlike(n: int, seed: int = 0) -> torch.Tensor:
+    """(1, n) noise with a spectral shape and a slow envelope, well above the log floor."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, n, generator=g)
+    x = torch.nn.functional.conv1d(x[None], torch.tensor([[[0.5, 1.0, 0.3]]]), padding=1)[0]
+    env = 0.2 + torch.sin(torch.arange(n) / 700.0).abs()
+    return 0.1 * x * env
+
+
+def test_norm_names_and_needs_stats():
+    from dcsep.frontends.stft import NORMS
+
+    assert NORMS == ("global", "utterance_mean", "utterance_meanvar")
+    assert [STFTFrontend(norm=n).needs_stats for n in NORMS] == [True, True, False]
+
+
+def test_get_stats_returns_the_buffers():
+    fe = STFTFrontend()
+    mean, std = fe.get_stats()
+    mean.fill_(2.0)  # as a broadcast does: in place
+    std.fill_(4.0)
+    torch.testing.assert_close(fe.mean, torch.full((129,), 2.0))
+    x = _speechlike(4000)
+    spec = fe.stft(x)
+    torch.testing.assert_close(fe.features(spec), (fe.log_magnitude(spec) - 2.0) / 4.0)
+
+
+def test_global_norm_ignores_lengths():
+    """The paper's features do not change with the new arguments (the released model's)."""
+    fe = STFTFrontend()
+    fe.set_stats(torch.linspace(-3, 1, 129), torch.linspace(0.5, 2, 129))
+    spec = fe.stft(torch.cat([_speechlike(4000), _speechlike(4000, 1)]))
+    ref = (fe.log_magnitude(spec) - fe.mean) / fe.std
+    assert torch.equal(fe.features(spec), ref)
+    assert torch.equal(fe.features(spec, torch.tensor([20, 63])), ref)
+
+
+def test_utterance_mean_matches_definition():
+    fe = STFTFrontend(norm="utterance_mean")
+    fe.set_stats(torch.linspace(-3, 1, 129), torch.linspace(0.5, 2, 129))
+    spec = fe.stft(_speechlike(6000))
+    x = fe.log_magnitude(spec)
+    torch.testing.assert_close(fe.features(spec), (x - x.mean(1, keepdim=True)) / fe.std)
+    # the global mean is not used
+    assert torch.equal(fe.features(spec), STFTFrontend(norm="utterance_mean").features(spec) / fe.std)
+
+
+def test_utterance_meanvar_is_standardised():
+    fe = STFTFrontend(norm="utterance_meanvar")
+    fe.set_stats(torch.full((129,), 5.0), torch.full((129,), 9.0))  # not used
+    feats = fe(_speechlike(8000))[0][0]  # (T, F)
+    torch.testing.assert_close(feats.mean(0), torch.zeros(129), atol=1e-4, rtol=0)
+    torch.testing.assert_close(feats.std(0, unbiased=False), torch.ones(129), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("norm", ["utterance_mean", "utterance_meanvar"])
+@pytest.mark.parametrize("gain_db", [-30.0, -10.0, 6.0])
+def test_utterance_norms_are_level_invariant(norm, gain_db):
+    fe = STFTFrontend(norm=norm)
+    x = _speechlike(8000)
+    ref = fe(x)[0]
+    scaled = fe(x * 10 ** (gain_db / 20))[0]
+    err = (scaled - ref).abs().flatten()
+    # exact but for the few bins near the log floor (1e-6), whose log the gain moves less
+    assert float(err.quantile(0.99)) < 2e-3 and float(err.max()) < 0.2
+    # the global norm is not: the features shift by the log gain
+    shift = (STFTFrontend()(x * 10 ** (gain_db / 20))[0] - STFTFrontend()(x)[0]).mean()
+    assert abs(float(shift) - gain_db / 20 * np.log(10)) < 0.05
+
+
+@pytest.mark.parametrize("norm", ["utterance_mean", "utterance_meanvar"])
+def test_utterance_norms_removes_a_fixed_channel(norm):
+    """A fixed filter (a microphone's response) adds a constant per bin to the log magnitude."""
+    fe = STFTFrontend(norm=norm)
+    x = _speechlike(16000)
+    h = torch.tensor([1.0, -0.6, 0.2])  # a short FIR: tilt
+    y = torch.nn.functional.conv1d(x[None], h.flip(0)[None, None], padding=2)[0, :, : x.shape[1]]
+    fx, fy = fe(x)[0], fe(y)[0]
+    glob = STFTFrontend()
+    gap_global = (glob(x)[0] - glob(y)[0]).mean(1).abs().mean()
+    gap = (fx - fy).mean(1).abs().mean()  # per-bin offset, averaged over bins
+    assert gap < 0.05 * gap_global
+
+
+@pytest.mark.parametrize("norm", ["utterance_mean", "utterance_meanvar"])
+def test_utterance_norms_ignore_padding(norm):
+    """A zero-padded batch of spectra with lengths (as the Separator batches) gives each its own features."""
+    fe = STFTFrontend(norm=norm)
+    a, b = _speechlike(8000), _speechlike(3000, 1)
+    specs = [fe.stft(a)[0], fe.stft(b)[0]]
+    lengths = torch.tensor([s.shape[0] for s in specs])
+    batch = torch.nn.utils.rnn.pad_sequence(specs, batch_first=True)  # (2, T, F)
+    feats = fe.features(batch, lengths)
+    for i, s in enumerate(specs):
+        torch.testing.assert_close(feats[i, : s.shape[0]], fe.features(s[None])[0], atol=1e-5, rtol=0)
+    # without lengths the padding frames enter the statistics of the short one
+    assert not torch.allclose(fe.features(batch)[1, : specs[1].shape[0]], fe.features(specs[1][None])[0], atol=1e-2)
+    # a batch of zero-padded waveforms (training): only the frames at the end of the short one differ
+    wav_feats, _, frames = fe(torch.cat([a, torch.nn.functional.pad(b, (0, 5000))]), torch.tensor([8000, 3000]))
+    assert frames.tolist() == lengths.tolist()
+    gap = (wav_feats[1, : lengths[1]] - fe.features(specs[1][None])[0]).abs().mean()
+    gap_unmasked = (fe.features(fe.stft(torch.cat([a, torch.nn.functional.pad(b, (0, 5000))])))[1, : lengths[1]]
+                    - fe.features(specs[1][None])[0]).abs().mean()
+    assert gap < 0.1 * gap_unmasked
+
+
+@pytest.mark.parametrize("norm", ["global", "utterance_mean", "utterance_meanvar"])
+def test_precomputed_utterance_stats_for_pieces(norm):
+    """Features of a piece with the whole utterance's statistics are that piece of the whole features."""
+    fe = STFTFrontend(norm=norm)
+    spec = fe.stft(_speechlike(16000))
+    whole = fe.features(spec)
+    stats = fe.utterance_stats(spec)
+    assert stats[0].shape == stats[1].shape == (1, 1, 129)
+    for s, e in [(0, 100), (90, 180), (150, spec.shape[1])]:
+        torch.testing.assert_close(fe.features(spec[:, s:e], utt_stats=stats), whole[:, s:e])
+
+
+def test_utterance_stats_with_lengths_matches_numpy():
+    fe = STFTFrontend()
+    spec = fe.stft(torch.cat([_speechlike(8000), _speechlike(8000, 3)]))
+    lengths = torch.tensor([126, 40])
+    mu, sd = fe.utterance_stats(spec, lengths)
+    x = fe.log_magnitude(spec).double().numpy()
+    for b, n in enumerate(lengths.tolist()):
+        np.testing.assert_allclose(mu[b, 0].numpy(), x[b, :n].mean(0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(sd[b, 0].numpy(), x[b, :n].std(0), rtol=1e-4, atol=1e-5)
+
+
+def test_compute_stats_for_utterance_norms_are_of_the_centred_log_magnitude():
+    fe = STFTFrontend(norm="utterance_mean")
+    wavs = [_speechlike(4000)[0] * 0.01, _speechlike(6000, 1)[0] * 3.0]  # very different levels
+    mean, std = fe.compute_stats(wavs)
+    torch.testing.assert_close(mean, torch.zeros(129), atol=1e-5, rtol=0)
+    glob_std = STFTFrontend().compute_stats(wavs)[1]
+    assert (std < glob_std).all()  # the level difference between the two is not in the spread
