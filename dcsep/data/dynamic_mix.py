@@ -6,7 +6,9 @@ utterances of distinct speakers, a random relative gain and a random crop of
 each, mixed with the wsj0-mix scaling of :func:`dcsep.data.mixing.mix_sources`
 (active speech level of the whole utterance, gains (r/2, -r/2, 0, ...),
 "min" length, common peak normalisation to 0.9), i.e. exactly as the fixed
-sets are made, only with new combinations each time.
+sets are made, only with new combinations each time. Optionally the items are
+augmented (``augment``: level, speed perturbation of the sources, channel
+colouring; see :mod:`dcsep.data.augment`).
 
 Every draw of item ``i`` in epoch ``e`` is a pure function of
 ``(seed, e, i)``: resuming a run, changing the number of DataLoader workers
@@ -34,6 +36,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
+from dcsep.data import augment as aug
 from dcsep.data.audio import _wav_missing_bytes, load_audio
 from dcsep.data.dataset import read_segment
 from dcsep.data.datadir import read_scp
@@ -216,6 +219,14 @@ class DynamicMixDataset(Dataset):
     4. :func:`~dcsep.data.mixing.mix_sources` with each utterance's active
        level: scaled, cut to the shortest ("min"), summed, peak 0.9.
 
+    With ``augment`` (:class:`~dcsep.data.augment.Augment` options), drawn
+    from a generator of their own, so that the utterances, gains and crop
+    positions stay those of the plain dataset with the same seed (crops
+    are longer where a source is sped up): each source is speed-perturbed
+    after its crop, then coloured after mixing (each keeps its power, the
+    mixture is their sum, peak 0.9 again), then the level gain scales the
+    whole item.
+
     Args:
         data_dir: dir with ``wav.scp`` and ``utt2spk`` (optional
             ``utt2activlev``, ``utt2num_samples``).
@@ -229,6 +240,8 @@ class DynamicMixDataset(Dataset):
         fs: sample rate; every file must have it.
         mode: "min" (cut to the shortest source) or "max" (zero-pad to the longest).
         max_cache_mb: cache the audio in memory when it takes at most this much.
+        augment: augmentation options (a mapping, see :mod:`dcsep.data.augment`);
+            None: none.
 
     Items: ``{"mix": FloatTensor (L,), "sources": FloatTensor (num_spk, L)}``.
     """
@@ -244,6 +257,7 @@ class DynamicMixDataset(Dataset):
         fs: int = 8000,
         mode: str = "min",
         max_cache_mb: float = 2048.0,
+        augment: dict | None = None,
     ):
         if isinstance(num_spk, bool) or not isinstance(num_spk, int) or num_spk < 2:
             raise ConfigError(f"num_spk: an integer >= 2, got {num_spk!r}")
@@ -262,6 +276,7 @@ class DynamicMixDataset(Dataset):
             raise ConfigError(f"mode: 'min' or 'max', got {mode!r}")
         if not isinstance(max_cache_mb, (int, float)) or isinstance(max_cache_mb, bool) or max_cache_mb < 0:
             raise ConfigError(f"max_cache_mb: a number >= 0, got {max_cache_mb!r}")
+        self.augment = aug.Augment.from_conf(augment, "train_dataset_conf.augment")
         self.data_dir = Path(data_dir)
         self.num_spk = num_spk
         self.chunk_samples = chunk_samples
@@ -311,29 +326,44 @@ class DynamicMixDataset(Dataset):
             used.add(int(t.spk[j]))
         r = float(rng.uniform(*self.gain_db_range))
         gains = [r / 2, -r / 2] + [0.0] * (self.num_spk - 2)
+        speeds = self.draw_augment(index).speeds
         crops = []
-        for j in chosen:
+        for j, s in zip(chosen, speeds):
             length = int(t.lengths[j])
-            if self.chunk_samples is not None and length > self.chunk_samples:
-                start = int(rng.integers(0, length - self.chunk_samples + 1))
-                crops.append((start, start + self.chunk_samples))
+            need = None if self.chunk_samples is None else aug.speed_input_length(self.chunk_samples, s)
+            if need is not None and length > need:
+                start = int(rng.integers(0, length - need + 1))
+                crops.append((start, start + need))
             else:
                 crops.append((0, length))
         return chosen, gains, crops
 
+    def draw_augment(self, index: int) -> aug.AugmentDraw:
+        """The augmentation of item ``index`` this epoch (speeds 1 and level 0 dB without ``augment``)."""
+        rng = np.random.default_rng([self.seed, self.epoch, index, 0xA06])
+        return self.augment.draw(rng, self.num_spk, self.fs)
+
+    def _out_lengths(self, crops, speeds) -> list[int]:
+        return [aug.speed_output_length(b - a, s, self.chunk_samples) for (a, b), s in zip(crops, speeds)]
+
     def num_samples(self, index: int) -> int:
         """Length of item ``index`` this epoch (without reading audio)."""
         _, _, crops = self.draw(index)
-        sizes = [b - a for a, b in crops]
+        sizes = self._out_lengths(crops, self.draw_augment(index).speeds)
         return min(sizes) if self.mode == "min" else max(sizes)
 
     def __getitem__(self, index: int) -> dict:
         chosen, gains, crops = self.draw(index)
         t = self.table
         segs = [t.segment(j, a, b) for j, (a, b) in zip(chosen, crops)]
+        extra = self.draw_augment(index) if self.augment.active else None
+        if extra is not None and self.augment.speed is not None:
+            segs = [aug.speed_perturb(x, s, self.chunk_samples) for x, s in zip(segs, extra.speeds)]
         mix, srcs = mix_sources(
             segs, gains, mode=self.mode, fs=self.fs, levels=[float(t.levels[j]) for j in chosen]
         )  # mix: (L,), srcs: (C, L)
+        if extra is not None:
+            mix, srcs = aug.apply_to_mixture(srcs, extra, self.fs)
         return {
             "mix": torch.from_numpy(mix.astype(np.float32)),
             "sources": torch.from_numpy(srcs.astype(np.float32)),
@@ -343,9 +373,14 @@ class DynamicMixDataset(Dataset):
         """Utterance ids, speakers, gains and crops of item ``index`` (for logs and checks)."""
         chosen, gains, crops = self.draw(index)
         t = self.table
-        return {
+        out = {
             "utts": [t.utts[j] for j in chosen],
             "speakers": [t.speakers[int(t.spk[j])] for j in chosen],
             "gains_db": gains,
             "crops": crops,
         }
+        if self.augment.active:
+            extra = self.draw_augment(index)
+            out.update(speeds=list(extra.speeds), level_db=extra.level_db,
+                       coloured=[f is not None for f in extra.filters])
+        return out

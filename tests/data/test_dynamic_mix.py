@@ -1,4 +1,4 @@
-"""DynamicMixDataset: item contract, distinct speakers, determinism per (seed, epoch), scaling."""
+"""DynamicMixDataset: item contract, distinct speakers, determinism per (seed, epoch), scaling, augmentation."""
 
 from __future__ import annotations
 
@@ -200,5 +200,72 @@ def test_trainer_config_accepts_the_dataset_keywords():
     }
     _, cfg = split_config(conf)
     assert cfg.train_dataset == "dynamic_mix"
+    aug_conf = {**conf["train_dataset_conf"], "augment": {"level_db": [-30.0, 6.0], "speed": [0.9, 1.1]}}
+    _, cfg = split_config({**conf, "train_dataset_conf": aug_conf})
+    assert cfg.train_dataset_conf["augment"]["speed"] == [0.9, 1.1]
     with pytest.raises(ConfigError, match="bogus"):
         split_config({**conf, "train_dataset_conf": {"bogus": 1}})
+
+
+ROBUST = {"level_db": [-30.0, 6.0], "speed": [0.9, 1.1], "colour": "source", "colour_prob": 1.0}
+
+
+def test_augment_keeps_the_plain_draws(src_dir):
+    """Utterances and gains are those of the plain dataset; level and colour keep the crops too."""
+    plain = DynamicMixDataset(src_dir, chunk_samples=1500, epoch_size=10, seed=3, fs=FS)
+    level = DynamicMixDataset(src_dir, chunk_samples=1500, epoch_size=10, seed=3, fs=FS,
+                              augment={"level_db": [-30.0, 6.0]})
+    robust = DynamicMixDataset(src_dir, chunk_samples=1500, epoch_size=10, seed=3, fs=FS, augment=ROBUST)
+    for ds in (plain, level, robust):
+        ds.set_epoch(2)
+    for i in range(10):
+        p, lv, r = plain.describe(i), level.describe(i), robust.describe(i)
+        assert p["utts"] == lv["utts"] == r["utts"] and p["gains_db"] == lv["gains_db"] == r["gains_db"]
+        assert p["crops"] == lv["crops"] and "speeds" not in p
+        gain = 10 ** (lv["level_db"] / 20)
+        np.testing.assert_allclose(level[i]["mix"].numpy(), plain[i]["mix"].numpy() * gain, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(level[i]["sources"].numpy(), plain[i]["sources"].numpy() * gain, rtol=1e-5,
+                                   atol=1e-8)
+        assert all(0.9 <= s <= 1.1 for s in r["speeds"]) and all(r["coloured"])
+        # a resampled source's crop is what its speed needs (every utterance is longer than that)
+        for (a, b), s in zip(r["crops"], r["speeds"]):
+            assert b - a == dynamic_mix.aug.speed_input_length(1500, s)
+
+
+def test_augmented_items_contract_and_determinism(src_dir):
+    ds = DynamicMixDataset(src_dir, chunk_samples=1500, epoch_size=8, seed=4, fs=FS, augment=ROBUST)
+    ds.set_epoch(1)
+    items = [ds[i] for i in range(8)]
+    levels = []
+    for i, it in enumerate(items):
+        assert it["mix"].shape[0] == ds.num_samples(i) == 1500
+        assert it["sources"].shape == (2, 1500) and it["mix"].dtype == torch.float32
+        torch.testing.assert_close(it["sources"].sum(0), it["mix"], atol=1e-5, rtol=1e-5)
+        d = ds.describe(i)
+        peak = max(it["mix"].abs().max(), it["sources"].abs().max())
+        assert float(peak) == pytest.approx(0.9 * 10 ** (d["level_db"] / 20), rel=1e-4)
+        levels.append(d["level_db"])
+    assert max(levels) - min(levels) > 5
+    again = DynamicMixDataset(src_dir, chunk_samples=1500, epoch_size=8, seed=4, fs=FS, augment=ROBUST)
+    again.set_epoch(1)
+    for i in reversed(range(8)):
+        torch.testing.assert_close(again[i]["mix"], items[i]["mix"], rtol=0, atol=0)
+    loader = DataLoader(again, batch_size=4, num_workers=2, collate_fn=collate)
+    torch.testing.assert_close(torch.cat([b["mix"] for b in loader]), torch.stack([it["mix"] for it in items]),
+                               rtol=0, atol=0)
+
+
+def test_speed_of_whole_utterances(src_dir):
+    ds = DynamicMixDataset(src_dir, chunk_samples=None, seed=1, fs=FS, augment={"speed": [0.9, 1.1]})
+    for i in range(5):
+        d = ds.describe(i)
+        lengths = [sf.info(ds.table.paths[ds.table.utts.index(u)]).frames for u in d["utts"]]
+        want = min(int(np.ceil(n / s)) for n, s in zip(lengths, d["speeds"]))
+        assert ds[i]["mix"].shape[0] == ds.num_samples(i) == want
+
+
+def test_bad_augment_options(src_dir):
+    with pytest.raises(ConfigError, match=r"train_dataset_conf.augment: unknown key 'reverb'"):
+        DynamicMixDataset(src_dir, chunk_samples=100, fs=FS, augment={"reverb": 1})
+    with pytest.raises(ConfigError, match=r"train_dataset_conf.augment.speed: factors within"):
+        DynamicMixDataset(src_dir, chunk_samples=100, fs=FS, augment={"speed": [0.1, 1.0]})
