@@ -19,6 +19,8 @@ import pytest
 
 from dcsep.data.datadir import read_scp
 
+from . import pins
+
 pytest.importorskip("espeakng_loader")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,6 +99,21 @@ def test_stages_1_to_5(recipe, first_run):
     assert "| method |" in first_run.stderr + first_run.stdout
     # timestamped log lines
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(run\.sh:\d+\) ", first_run.stderr, re.M)
+
+
+def test_outputs_are_pinned(recipe, first_run):
+    """The data, the training and the decoding give what they gave when the pin was taken
+    (``tests/egs/fixtures/pins.json``; see ``tests/egs/pins.py``)."""
+    want = pins.load()["tts_tiny"]
+    got = pins.tts_tiny(recipe)
+    assert set(got["data"]) == set(want["data"])
+    for name, w in want["data"].items():
+        assert got["data"][name]["ids"] == w["ids"], name
+        assert got["data"][name]["energy"] == pytest.approx(w["energy"], rel=1e-5), name
+    assert got["valid_loss"] == pytest.approx(want["valid_loss"], rel=1e-4)
+    assert set(got["mean_si_sdri"]) == set(want["mean_si_sdri"])
+    for key, w in want["mean_si_sdri"].items():
+        assert got["mean_si_sdri"][key] == pytest.approx(w, abs=0.05), key
 
 
 def test_rerun_skips_finished_stages(recipe, first_run):
