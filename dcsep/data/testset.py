@@ -257,6 +257,8 @@ def draw_singles(keys: Sequence[str], count: int, rng: np.random.Generator, labe
 
 
 def singles_list_name(name: str) -> str:
+    """File name of a 1-speaker list: ``utts_1_spk_<name>.txt`` (mix lists: ``list_name``, called with
+    keywords, ``mix_<C>_spk_<name>.txt``)."""
     return f"utts_1_spk_{name}.txt"
 
 
@@ -273,12 +275,13 @@ def read_lists(directory: str | Path, name: str) -> dict[int, list]:
             raise DataError(f"{p1}: empty list")
         out[1] = keys
     for c in range(2, 10):
-        p = directory / list_name(name, c)
+        p = directory / list_name(split=name, num_spk=c)
         if p.is_file():
             out[c] = read_mix_list(p)
     if not out:
         raise DataError(
-            f"{directory}: no lists named {singles_list_name(name)} or {list_name(name, 2)}, ... (is --name right?)"
+            f"{directory}: no lists named {singles_list_name(name)} or {list_name(split=name, num_spk=2)}, ... "
+            "(is --name right?)"
         )
     return out
 
@@ -288,7 +291,7 @@ def write_lists(directory: Path, name: str, lists: dict[int, list]) -> None:
         if c == 1:
             atomic_write_text(directory / singles_list_name(name), "".join(k + "\n" for k in lines))
         else:
-            write_mix_list(directory / list_name(name, c), lines)
+            write_mix_list(directory / list_name(split=name, num_spk=c), lines)
 
 
 def _check_lists(sources: Sources, lists: dict[int, list], where: Path, name: str) -> dict[int, list]:
@@ -299,7 +302,7 @@ def _check_lists(sources: Sources, lists: dict[int, list], where: Path, name: st
             src = where / singles_list_name(name)
             out[1] = [sources.lookup(k, f"{src}:{i}") for i, k in enumerate(lines, 1)]
             continue
-        src = where / list_name(name, c)
+        src = where / list_name(split=name, num_spk=c)
         fixed = []
         for i, m in enumerate(lines, 1):
             if len(m.rels) != c:
