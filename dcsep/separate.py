@@ -4,6 +4,13 @@ Example:
     >>> sep = Separator.from_pretrained("exp/dc_blstm")  # doctest: +SKIP
     >>> est = sep.separate(mixture)  # (C, L) float32  # doctest: +SKIP
 
+Input of any sample rate and channel count is accepted: a multi-channel
+input is downmixed (the mean of its channels) unless ``channel`` picks one,
+an input at another rate than the model's is resampled to it (soxr, see
+:func:`dcsep.data.audio.resample`) and the sources are resampled back, so
+that they have the input's rate and length. What was done is logged
+(logger ``dcsep``).
+
 Inference follows the paper: the encoder maps the log-magnitude STFT to one
 embedding per time-frequency bin, the clusterer groups the embeddings of the
 active bins (within the loss's threshold, 40 dB by default, of the loudest bin)
@@ -39,6 +46,8 @@ and the second pass do not apply to them.
 
 from __future__ import annotations
 
+import copy
+import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,12 +57,16 @@ import numpy as np
 import torch
 
 from dcsep.clusterers.abs import Clusterer
+from dcsep.data.audio import DOWNMIX, as_mono, check_rate, resample
 from dcsep.errors import ConfigError, DataError
 from dcsep.model import DeepClustering
 from dcsep.utils import load_torch_file
 
 DEFAULT_NUM_SPK = 2
-STAGES = ("frontend", "encoder", "clustering", "resynthesis")
+STAGES = ("frontend", "encoder", "clustering", "resynthesis", "resampling")
+
+log = logging.getLogger("dcsep.separate")
+__all__ = ["Separator", "as_mono", "chunk_plan", "load_model_package", "resolve_device", "resolve_model_path"]
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -73,42 +86,55 @@ def load_model_package(path: str | Path, map_location="cpu") -> tuple[DeepCluste
     return model, extra if isinstance(extra, dict) else {}
 
 
-def as_mono(wav, channel: int | None = None, name: str = "input") -> np.ndarray:
-    """A mono float32 waveform (L,) from numpy or torch input.
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The torch device to run on, checked: a :class:`ConfigError` in one line for a
+    device this torch cannot use (``cuda`` on a CPU-only build, ``cuda:3`` on a
+    one-GPU machine, an unknown name such as ``tpu``).
 
-    Integer arrays are read as PCM (int16 scaled by 1/32768, int32 by 1/2^31).
-    A 2-D input with a singleton axis is mono; otherwise the shorter axis is
-    taken as channels and ``channel`` must pick one.
+    None means cuda when available, else cpu.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
     """
-    if isinstance(wav, torch.Tensor):
-        wav = wav.detach().cpu().numpy()
-    wav = np.asarray(wav)
-    if wav.dtype.kind in "iu":
-        scale = {1: 2.0**7, 2: 2.0**15, 4: 2.0**31, 8: 2.0**63}[wav.dtype.itemsize]
-        wav = wav.astype(np.float64) / scale
-    elif wav.dtype.kind != "f":
-        raise DataError(f"{name}: expected a numeric waveform, got dtype {wav.dtype}")
-    if wav.ndim == 2:
-        if 1 in wav.shape:
-            wav = wav.reshape(-1)
-        else:
-            ch_axis = 0 if wav.shape[0] < wav.shape[1] else 1
-            n_ch = wav.shape[ch_axis]
-            if channel is None:
-                raise DataError(
-                    f"{name}: {n_ch}-channel input of shape {tuple(wav.shape)}; dcsep separates mono audio "
-                    "(pass channel=<index> to pick one)"
-                )
-            if not 0 <= channel < n_ch:
-                raise DataError(f"{name}: channel {channel} asked for, input has {n_ch}")
-            wav = np.take(wav, channel, axis=ch_axis)
-    elif wav.ndim != 1:
-        raise DataError(f"{name}: expected a 1-D waveform, got shape {tuple(wav.shape)}")
-    if wav.size == 0:
-        raise DataError(f"{name}: empty waveform (0 samples)")
-    if not np.all(np.isfinite(wav)):
-        raise DataError(f"{name}: contains NaN or Inf samples")
-    return np.ascontiguousarray(wav, dtype=np.float32)
+    if device is None:
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {str(device)!r}: not a device name; use cpu, cuda or cuda:N") from None
+    if dev.type == "cpu":
+        return torch.device("cpu")
+    if dev.type != "cuda":
+        raise ConfigError(f"device {str(device)!r}: dcsep runs on cpu or cuda, not {dev.type}")
+    if not torch.cuda.is_available():
+        why = "this torch was built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+        raise ConfigError(f"device {str(device)!r}: {why} (torch {torch.__version__}); use device cpu")
+    index = torch.cuda.current_device() if dev.index is None else dev.index
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"device {str(device)!r}: only {torch.cuda.device_count()} GPU(s) visible (cuda:0..)")
+    return torch.device("cuda", index)
+
+
+def placed_model(model: DeepClustering, device: torch.device) -> DeepClustering:
+    """``model`` on ``device`` in eval mode, without changing the caller's model.
+
+    The model itself when all its weights are already on ``device`` and it is
+    in eval mode (then it is shared: later changes to its weights show in the
+    separations); otherwise a copy, moved and set to eval mode.
+    """
+    tensors = list(model.parameters()) + list(model.buffers())
+    here = all(t.device == device for t in tensors)
+    if here and not any(m.training for m in model.modules()):
+        return model
+    return copy.deepcopy(model).to(device).eval()
+
+
+def check_num_spk(num_spk, what: str = "num_spk") -> int | str:
+    """A whole number of sources >= 1; anything else is a ConfigError."""
+    if isinstance(num_spk, (bool, np.bool_)) or not isinstance(num_spk, (int, np.integer)) or num_spk < 1:
+        raise ConfigError(f"{what}: a whole number of sources >= 1, got {num_spk!r}")
+    return int(num_spk)
 
 
 def chunk_plan(num_frames: int, chunk_frames: int, overlap_frames: int) -> list[tuple[int, int, int, int]]:
@@ -145,11 +171,16 @@ class Separator:
 
     Args:
         model: a :class:`DeepClustering`, a model file, or a model dir
-            (``<dir>/model.pt``).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default cuda when available.
-        num_spk: default number of sources; default: the ``num_spk`` stored in
+            (``<dir>/model.pt``). A model object given here is not changed:
+            it is used as it is when already on ``device`` and in eval mode,
+            else a copy is (see :func:`placed_model`).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default cuda when
+            available. One this torch cannot use is a :class:`ConfigError`.
+        num_spk: default number of sources, or ``"auto"`` (estimated per
+            input, at most ``max_spk``); default: the ``num_spk`` stored in
             the model file's ``extra`` (the number of speakers it was trained
             on), else 2.
+        max_spk: the largest count ``"auto"`` may give.
         chunk_frames: encoder chunk length in frames for long inputs.
         overlap_frames: frames shared by neighbouring chunks.
         chunk_batch: chunks run through the encoder at once.
@@ -163,8 +194,8 @@ class Separator:
 
     Attributes:
         timings: seconds spent per stage (frontend, encoder, clustering,
-            resynthesis) and ``audio`` (seconds of input audio) since the last
-            :meth:`reset_timings`, measured with :attr:`clock`
+            resynthesis, resampling) and ``audio`` (seconds of input audio)
+            since the last :meth:`reset_timings`, measured with :attr:`clock`
             (``time.perf_counter``: wall-clock).
     """
 
@@ -172,7 +203,8 @@ class Separator:
         self,
         model: DeepClustering | str | Path,
         device: str | torch.device | None = None,
-        num_spk: int | None = None,
+        num_spk: int | str | None = None,
+        max_spk: int = 3,
         chunk_frames: int = 1000,
         overlap_frames: int = 100,
         chunk_batch: int = 4,
@@ -181,19 +213,18 @@ class Separator:
         assign_block: int = 65536,
         seed: int = 0,
     ):
-        extra = {}
-        if not isinstance(model, DeepClustering):
-            model, extra = load_model_package(model)
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = resolve_device(device)
         if chunk_frames < 1 or not 0 <= overlap_frames < chunk_frames:
             raise ConfigError(f"need chunk_frames >= 1 and 0 <= overlap_frames < chunk_frames, got {chunk_frames}, {overlap_frames}")
         if max_fit_bins < 1 or chunk_batch < 1 or assign_block < 1:
             raise ConfigError("max_fit_bins, chunk_batch and assign_block must be >= 1")
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        extra = {}
+        if not isinstance(model, DeepClustering):
+            model, extra = load_model_package(model)
+        self.model = placed_model(model, self.device)
         self.extra = extra
-        self.num_spk = int(num_spk or extra.get("num_spk") or DEFAULT_NUM_SPK)
+        self.num_spk = check_num_spk(num_spk if num_spk is not None else extra.get("num_spk") or DEFAULT_NUM_SPK)
+        self.max_spk = check_num_spk(max_spk, "max_spk")
         self.chunk_frames = chunk_frames
         self.overlap_frames = overlap_frames
         self.chunk_batch = chunk_batch
@@ -220,6 +251,7 @@ class Separator:
 
     @property
     def fs(self) -> int:
+        """The model's sample rate (Hz): inputs at other rates are resampled to it."""
         return self.model.fs
 
     # ---- bookkeeping ----------------------------------------------------
@@ -253,27 +285,42 @@ class Separator:
             self._clusterers[key] = self.model.build_clusterer(name, conf)
         return self._clusterers[key]
 
-    def _prepare(self, wav, channel, fs, name) -> np.ndarray:
-        wav = as_mono(wav, channel, name)
-        if fs is not None and int(fs) != self.fs:
-            raise DataError(f"{name}: sample rate {fs} Hz, the model expects {self.fs} Hz (resample first)")
-        return wav
+    def _prepare(self, wav, channel, fs, name) -> tuple[np.ndarray, np.ndarray, int]:
+        """-> (mono input at the model's rate (L,), mono input as given (L_in,), its rate)."""
+        mono = as_mono(wav, channel, name)
+        rate = self.fs if fs is None else check_rate(fs, f"{name}: fs")
+        self.timings["audio"] += mono.shape[0] / rate
+        if rate == self.fs:
+            return mono, mono, rate
+        with self._timed("resampling"):
+            x = resample(mono, rate, self.fs, length=max(1, -(-mono.shape[0] * self.fs // rate)))
+        log.info("%s: resampled from %d Hz to the model's %d Hz (the sources are resampled back)", name, rate, self.fs)
+        return x, mono, rate
+
+    def _at_input_rate(self, out: np.ndarray, rate: int, length: int) -> np.ndarray:
+        """(C, L) sources at the model's rate -> (C, length) at the input's ``rate``."""
+        if rate == self.fs:
+            return out
+        with self._timed("resampling"):
+            return resample(out, self.fs, rate, length=length)
 
     def _padded(self, wav: np.ndarray) -> torch.Tensor:
         """(L,) -> (1, L') on the device, zero-padded to at least one window."""
-        n_fft = getattr(self.model.frontend, "n_fft", 0)
+        n_fft = self.model.frontend.n_fft
         x = torch.from_numpy(wav).to(self.device)
         if x.shape[0] < n_fft:
             x = torch.nn.functional.pad(x, (0, n_fft - x.shape[0]))
         return x[None]
 
-    def _ref_mags(self, refs, num_samples: int, padded_len: int, name: str) -> torch.Tensor:
-        """refs: (C, L) waveforms -> (1, C, T, F) magnitudes with the model's STFT."""
+    def _ref_mags(self, refs, num_samples: int, padded_len: int, name: str, rate: int | None = None) -> torch.Tensor:
+        """refs: (C, L) waveforms at ``rate`` -> (1, C, T, F) magnitudes with the model's STFT."""
         if isinstance(refs, torch.Tensor):
             refs = refs.detach().cpu().numpy()
         refs = np.asarray(refs, dtype=np.float32)
         if refs.ndim != 2:
             raise DataError(f"{name}: refs must have shape (C, L), got {tuple(refs.shape)}")
+        if rate is not None and rate != self.fs:
+            refs = resample(refs, rate, self.fs)
         out = np.zeros((refs.shape[0], padded_len), dtype=np.float32)
         n = min(num_samples, refs.shape[1])
         out[:, :n] = refs[:, :n]
@@ -281,9 +328,9 @@ class Separator:
 
     # ---- public API ------------------------------------------------------
     @torch.inference_mode()
-    def embed(self, wav, channel: int | None = None, fs: int | None = None) -> np.ndarray:
-        """Embeddings of a mixture: (T, F, K) float32 (chunked for long inputs)."""
-        wav = self._prepare(wav, channel, fs, "input")
+    def embed(self, wav, channel: int | str = DOWNMIX, fs: int | None = None) -> np.ndarray:
+        """Embeddings of a mixture: (T, F, K) float32 (chunked for long inputs; frames at the model's rate)."""
+        wav, _, _ = self._prepare(wav, channel, fs, "input")
         x = self._padded(wav)
         with self._timed("frontend"):
             feats, spec, _ = self.model.frontend(x)
@@ -294,16 +341,16 @@ class Separator:
     def masks(
         self,
         wav,
-        num_spk: int | None = None,
+        num_spk: int | str | None = None,
         clusterer: str | Clusterer | None = None,
         clusterer_conf: dict | None = None,
-        channel: int | None = None,
+        channel: int | str = DOWNMIX,
         refs=None,
         fs: int | None = None,
     ) -> np.ndarray:
-        """Masks of a mixture: (C, T, F) float32 (binary, or fractions for a soft clusterer)."""
-        wav = self._prepare(wav, channel, fs, "input")
-        masks, _, num_spk = self._masks(wav, num_spk, clusterer, clusterer_conf, refs)
+        """Masks of a mixture: (C, T, F) float32 (binary, or fractions for a soft clusterer), frames at the model's rate."""
+        wav, _, rate = self._prepare(wav, channel, fs, "input")
+        masks, _, num_spk = self._masks(wav, num_spk, clusterer, clusterer_conf, refs, rate)
         if masks is None:
             t = self.model.frontend.num_frames(self._padded(wav).shape[1])
             return np.zeros((num_spk, t, self.model.frontend.num_bins), dtype=np.float32)
@@ -313,10 +360,10 @@ class Separator:
     def separate(
         self,
         wav,
-        num_spk: int | None = None,
+        num_spk: int | str | None = None,
         clusterer: str | Clusterer | None = None,
         clusterer_conf: dict | None = None,
-        channel: int | None = None,
+        channel: int | str = DOWNMIX,
         refs=None,
         fs: int | None = None,
         return_masks: bool = False,
@@ -324,47 +371,38 @@ class Separator:
         """Separate one mixture.
 
         Args:
-            wav: (L,) mono waveform, numpy or torch, any length; a 2-D input
-                needs ``channel`` unless one axis has size 1.
-            num_spk: number of sources C (default: :attr:`num_spk`).
+            wav: (L,) waveform, numpy or torch, float or integer PCM, any
+                length; a 2-D input is multi-channel unless one axis has
+                size 1 (the shorter axis is taken as channels).
+            num_spk: number of sources C (default: :attr:`num_spk`), or
+                ``"auto"``: estimated from the embeddings, 1 to :attr:`max_spk`.
             clusterer: a registered clusterer name (``kmeans``, ``spectral``,
                 ``oracle_kmeans``...) or instance; default: the model's.
             clusterer_conf: keyword arguments for a clusterer given by name.
-            channel: channel to take from a multi-channel input.
-            refs: (C, L) reference sources, for oracle clusterers.
-            fs: sample rate of ``wav``, checked against the model's.
-            return_masks: also return the (C, T, F) masks.
+            channel: the channel to take from a multi-channel input, or
+                ``"mean"`` (default): their mean.
+            refs: (C, L) reference sources at ``fs``, for oracle clusterers.
+            fs: sample rate of ``wav`` (default: the model's); another rate
+                than the model's is resampled to it and back.
+            return_masks: also return the (C, T, F) masks (frames at the
+                model's rate).
 
         Returns:
-            (C, L) float32 sources (L = input length); all zeros for an
-            all-silent input. With ``return_masks``: (sources, masks).
+            (C, L) float32 sources at the input's rate and length L; all
+            zeros for an all-silent input; a count of 1 gives the input
+            itself. With ``return_masks``: (sources, masks).
         """
-        wav = self._prepare(wav, channel, fs, "input")
-        self.timings["audio"] += wav.shape[0] / self.fs
-        masks, spec, num_spk = self._masks(wav, num_spk, clusterer, clusterer_conf, refs)
-        if masks is None:  # silent input
-            out = np.zeros((num_spk, wav.shape[0]), dtype=np.float32)
-            if return_masks:
-                return out, np.zeros((num_spk, *spec.shape), dtype=np.float32)
-            return out
-        with self._timed("resynthesis"):
-            out = np.empty((num_spk, wav.shape[0]), dtype=np.float32)
-            padded_len = max(wav.shape[0], getattr(self.model.frontend, "n_fft", 0))
-            for c in range(num_spk):  # one source at a time keeps the peak memory low
-                est = self.model.frontend.istft((spec * masks[c])[None], padded_len)  # (1, L')
-                out[c] = est[0, : wav.shape[0]].cpu().numpy()
-        if return_masks:
-            return out, masks.cpu().numpy()
-        return out
+        prepared = self._prepare(wav, channel, fs, "input")
+        return self._separate_prepared(prepared, num_spk, clusterer, clusterer_conf, refs, return_masks)
 
     @torch.inference_mode()
     def separate_batch(
         self,
         wavs: Sequence,
-        num_spk: int | None = None,
+        num_spk: int | str | None = None,
         clusterer: str | Clusterer | None = None,
         clusterer_conf: dict | None = None,
-        channel: int | None = None,
+        channel: int | str = DOWNMIX,
         refs: Sequence | None = None,
         fs: int | None = None,
         batch_size: int = 8,
@@ -374,26 +412,27 @@ class Separator:
         Utterances are grouped by length to limit padding; long ones (more
         than ``chunk_frames`` frames or ``max_fit_bins`` bins) go through
         :meth:`separate` one by one. Results match :meth:`separate` up to the
-        k-means initialisation draws.
+        k-means initialisation draws. ``fs`` is the rate of every input.
 
         Returns:
-            one (C, L_i) float32 array per input, in input order.
+            one (C_i, L_i) float32 array per input, in input order.
         """
-        num_spk = num_spk or self.num_spk
+        num_spk = check_num_spk(self.num_spk if num_spk is None else num_spk)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ConfigError(f"batch_size: a whole number >= 1, got {batch_size!r}")
         clus = self.get_clusterer(clusterer, clusterer_conf)
         if clus.needs_refs and refs is None:
             raise DataError(f"clusterer {getattr(clus, 'registry_name', clus)!r} needs the reference sources (refs=...)")
         prepared = [self._prepare(w, channel, fs, f"input {i}") for i, w in enumerate(wavs)]
         results: list = [None] * len(prepared)
         fe = self.model.frontend
-        n_fft = getattr(fe, "n_fft", 0)
         short, long_ = [], []
-        for i, w in enumerate(prepared):
-            t = fe.num_frames(max(w.shape[0], n_fft))
+        for i, (w, _, _) in enumerate(prepared):
+            t = fe.num_frames(max(w.shape[0], fe.n_fft))
             (short if t <= self.chunk_frames and t * fe.num_bins <= self.max_fit_bins else long_).append(i)
         for i in long_:
-            results[i] = self.separate(prepared[i], num_spk, clus, refs=None if refs is None else refs[i])
-        short.sort(key=lambda i: -prepared[i].shape[0])
+            results[i] = self._separate_prepared(prepared[i], num_spk, clus, None, None if refs is None else refs[i])
+        short.sort(key=lambda i: -prepared[i][0].shape[0])
         for b0 in range(0, len(short), batch_size):
             idx = short[b0 : b0 + batch_size]
             outs = self._separate_padded(
@@ -404,10 +443,34 @@ class Separator:
         return results
 
     # ---- internals -------------------------------------------------------
-    def _separate_padded(self, wavs: list[np.ndarray], num_spk: int, clus: Clusterer, refs) -> list[np.ndarray]:
-        """Short utterances in one padded batch; each keeps its own STFT, so edges match :meth:`separate`."""
+    def _separate_prepared(self, prepared, num_spk, clusterer, clusterer_conf, refs, return_masks=False):
+        """:meth:`separate` of an input made ready by :meth:`_prepare`."""
+        wav, mono, rate = prepared
+        masks, spec, num_spk = self._masks(wav, num_spk, clusterer, clusterer_conf, refs, rate)
+        if masks is None:  # silent input
+            out = np.zeros((num_spk, mono.shape[0]), dtype=np.float32)
+            if return_masks:
+                return out, np.zeros((num_spk, *spec.shape), dtype=np.float32)
+            return out
+        if num_spk == 1:  # one source: the input itself (the mask of one cluster keeps every bin)
+            out = mono[None].copy()
+        else:
+            with self._timed("resynthesis"):
+                out = np.empty((num_spk, wav.shape[0]), dtype=np.float32)
+                padded_len = max(wav.shape[0], self.model.frontend.n_fft)
+                for c in range(num_spk):  # one source at a time keeps the peak memory low
+                    est = self.model.frontend.istft((spec * masks[c])[None], padded_len)  # (1, L')
+                    out[c] = est[0, : wav.shape[0]].cpu().numpy()
+            out = self._at_input_rate(out, rate, mono.shape[0])
+        if return_masks:
+            return out, masks.cpu().numpy()
+        return out
+
+    def _separate_padded(self, prepared: list, num_spk: int, clus: Clusterer, refs) -> list[np.ndarray]:
+        """Short utterances (made ready by :meth:`_prepare`) in one padded batch; each keeps
+        its own STFT, so edges match :meth:`separate`."""
         fe = self.model.frontend
-        self.timings["audio"] += sum(w.shape[0] for w in wavs) / self.fs
+        wavs = [w for w, _, _ in prepared]
         with self._timed("frontend"):
             xs = [self._padded(w) for w in wavs]  # (1, L_i')
             specs = [fe.stft(x)[0] for x in xs]  # (T_i, F) each
@@ -420,18 +483,24 @@ class Separator:
             active = self.model.active_bins(spec, frame_lengths)  # (B, T, F)
             ref_mags = None
             if refs is not None:
-                mags = [self._ref_mags(r, w.shape[0], x.shape[1], "refs")[0] for r, w, x in zip(refs, wavs, xs)]
+                mags = [
+                    self._ref_mags(r, w.shape[0], x.shape[1], "refs", rate)[0]
+                    for r, (w, _, rate), x in zip(refs, prepared, xs)
+                ]
                 ref_mags = torch.nn.utils.rnn.pad_sequence([m.transpose(0, 1) for m in mags], batch_first=True)
                 ref_mags = ref_mags.transpose(1, 2)  # (B, C, T, F)
             masks = clus(V, num_spk, active, frame_lengths, ref_mags)  # (B, C, T, F)
         out = []
-        with self._timed("resynthesis"):
-            for i, (w, x, s) in enumerate(zip(wavs, xs, specs)):
-                if not active[i].any():  # silent input
-                    out.append(np.zeros((num_spk, w.shape[0]), dtype=np.float32))
-                    continue
-                est = fe.istft(s[None] * masks[i, :, : s.shape[0]], x.shape[1])  # (C, L_i')
-                out.append(est[:, : w.shape[0]].cpu().numpy().astype(np.float32))
+        for i, ((w, mono, rate), x, s) in enumerate(zip(prepared, xs, specs)):
+            if not active[i].any():  # silent input
+                out.append(np.zeros((num_spk, mono.shape[0]), dtype=np.float32))
+            elif num_spk == 1:
+                out.append(mono[None].copy())
+            else:
+                with self._timed("resynthesis"):
+                    est = fe.istft(s[None] * masks[i, :, : s.shape[0]], x.shape[1])  # (C, L_i')
+                    est = est[:, : w.shape[0]].cpu().numpy().astype(np.float32)
+                out.append(self._at_input_rate(est, rate, mono.shape[0]))
         return out
 
     def _encode_chunks(self, feats: torch.Tensor):
@@ -450,11 +519,10 @@ class Separator:
             for i, (s, _, ks, ke) in enumerate(group):
                 yield ks, ke, V[i, ks - s : ke - s]
 
-    def _masks(self, wav: np.ndarray, num_spk, clusterer, clusterer_conf, refs):
-        """-> (masks (C, T, F) float32 on device or None when silent, spec (T, F), num_spk)."""
-        num_spk = int(num_spk or self.num_spk)
-        if num_spk < 1:
-            raise ConfigError(f"num_spk must be >= 1, got {num_spk}")
+    def _masks(self, wav: np.ndarray, num_spk, clusterer, clusterer_conf, refs, rate: int | None = None):
+        """wav: (L,) at the model's rate; refs at ``rate`` ->
+        (masks (C, T, F) float32 on device or None when silent, spec (T, F), num_spk)."""
+        num_spk = check_num_spk(self.num_spk if num_spk is None else num_spk)
         clus = self.get_clusterer(clusterer, clusterer_conf)
         if clus.needs_refs and refs is None:
             raise DataError(f"clusterer {getattr(clus, 'registry_name', clus)!r} needs the reference sources (refs=...)")
@@ -467,7 +535,7 @@ class Separator:
         t, f = spec.shape
         ref_mags = None
         if refs is not None:
-            ref_mags = self._ref_mags(refs, wav.shape[0], x.shape[1], "refs")  # (1, C, T, F)
+            ref_mags = self._ref_mags(refs, wav.shape[0], x.shape[1], "refs", rate)  # (1, C, T, F)
             if ref_mags.shape[1] != num_spk:
                 raise DataError(f"refs hold {ref_mags.shape[1]} sources, num_spk is {num_spk}")
         n_active = int(active.sum())

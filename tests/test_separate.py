@@ -12,7 +12,7 @@ import dcsep.separate
 from dcsep.encoders.abs import Encoder
 from dcsep.errors import ConfigError, DataError
 from dcsep.model import DeepClustering
-from dcsep.separate import Separator, as_mono, chunk_plan
+from dcsep.separate import Separator, as_mono, chunk_plan, placed_model
 
 FS = 8000
 CUTOFF_HZ = 1200.0
@@ -152,8 +152,8 @@ def test_masks_and_embeddings(tiny_model_config):
 def test_input_checks(tiny_model_config):
     sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
     stereo = np.random.default_rng(0).standard_normal((2, 4000)).astype(np.float32)
-    with pytest.raises(DataError, match="2-channel"):
-        sep.separate(stereo)
+    with pytest.raises(DataError, match="2 channels"):
+        sep.separate(stereo, channel=None)
     assert sep.separate(stereo, channel=1).shape == (2, 4000)
     assert sep.separate(stereo.T, channel=0).shape == (2, 4000)  # (L, channels) as soundfile gives
     assert sep.separate(stereo[:1]).shape == (2, 4000)  # (1, L) is mono
@@ -163,9 +163,123 @@ def test_input_checks(tiny_model_config):
         sep.separate(np.array([0.0, np.nan, 1.0]))
     with pytest.raises(DataError, match="empty"):
         sep.separate(np.zeros(0))
-    with pytest.raises(DataError, match="16000 Hz"):
-        sep.separate(stereo[0], fs=16000)
+    with pytest.raises(DataError, match="sample rate"):
+        sep.separate(stereo[0], fs=0)
     np.testing.assert_allclose(as_mono(np.array([16384, -32768], dtype=np.int16)), [0.5, -1.0])
+
+
+def test_multichannel_is_downmixed_by_default(tiny_model_config, caplog):
+    """A multi-channel input is separated as the mean of its channels, and the log says so."""
+    sep = Separator(band_model(tiny_model_config), device="cpu")
+    mix, tones = two_tones()
+    stereo = np.stack([tones[0] * 2, tones[1] * 2])  # each channel holds one tone: the mean is the mixture
+    with caplog.at_level("INFO", logger="dcsep"):
+        est = sep.separate(stereo.T)
+    assert "2 channels, downmixed to mono" in caplog.text
+    np.testing.assert_allclose(est, sep.separate(mix), atol=1e-6)
+    assert_separates(est, tones)
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 44100])
+def test_any_sample_rate(tiny_model_config, rate, caplog):
+    """An input at another rate is resampled to the model's, and the sources come back at the input's rate and length."""
+    sep = Separator(band_model(tiny_model_config), device="cpu")
+    n = int(0.75 * rate) + 3
+    t = np.arange(n) / rate
+    tones = np.stack([0.5 * np.sin(2 * np.pi * 300 * t), 0.3 * np.sin(2 * np.pi * 2500 * t)]).astype(np.float32)
+    with caplog.at_level("INFO", logger="dcsep"):
+        est = sep.separate(tones.sum(0), fs=rate)
+    assert f"resampled from {rate} Hz" in caplog.text
+    assert_separates(est, tones, min_corr=0.95)
+    # both tones lie below the model's Nyquist frequency: the sources add up to the mixture, at its rate
+    core = slice(rate // 10, -rate // 10)
+    assert np.abs(est.sum(0)[core] - tones.sum(0)[core]).max() < 0.02
+    assert sep.timings["audio"] == pytest.approx(n / rate)
+    assert sep.timings["resampling"] > 0
+    batch = sep.separate_batch([tones.sum(0), tones.sum(0)[: rate // 2]], fs=rate)
+    assert [b.shape for b in batch] == [(2, n), (2, rate // 2)]
+    assert_separates(batch[0], tones, min_corr=0.95)
+
+
+def test_oracle_refs_at_the_input_rate(tiny_model_config):
+    sep = Separator(band_model(tiny_model_config), device="cpu")
+    rate = 16000
+    t = np.arange(rate) / rate
+    tones = np.stack([0.5 * np.sin(2 * np.pi * 300 * t), 0.3 * np.sin(2 * np.pi * 2500 * t)]).astype(np.float32)
+    est = sep.separate(tones.sum(0), fs=rate, clusterer="oracle_kmeans", refs=tones)
+    assert np.corrcoef(est[0], tones[0])[0, 1] > 0.95  # the order follows the references
+    (batch,) = sep.separate_batch([tones.sum(0)], fs=rate, clusterer="oracle_kmeans", refs=[tones])
+    assert np.corrcoef(batch[0], tones[0])[0, 1] > 0.95
+
+
+def test_integer_pcm(tiny_model_config):
+    """uint8 is offset binary, int16 and int32 are scaled by their range; other integer types are refused."""
+    np.testing.assert_allclose(as_mono(np.array([0, 128, 255], dtype=np.uint8)), [-1.0, 0.0, 127 / 128])
+    np.testing.assert_allclose(as_mono(np.array([2**30, -(2**31)], dtype=np.int32)), [0.5, -1.0])
+    np.testing.assert_allclose(as_mono(torch.tensor([16384], dtype=torch.int16)), [0.5])
+    sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
+    x = np.random.default_rng(0).standard_normal(4000)
+    pcm8 = np.clip(np.round(x * 20 + 128), 0, 255).astype(np.uint8)
+    np.testing.assert_allclose(sep.separate(pcm8).sum(0), (pcm8 - 128.0) / 128, atol=1e-4)  # no DC offset
+    for dtype in (np.int8, np.int64, np.uint16, np.uint32):
+        with pytest.raises(DataError, match=f"dtype {np.dtype(dtype)} have no PCM scale"):
+            sep.separate((x * 10).astype(dtype))
+
+
+def test_float64_overflowing_float32_is_an_error(tiny_model_config):
+    sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
+    x = np.full(4000, 1e300)  # finite in float64, inf in float32
+    with pytest.raises(DataError, match="NaN or Inf"):
+        sep.separate(x)
+
+
+@pytest.mark.parametrize("num_spk", [0, -1, 2.5, True, "2", 3.0])
+def test_num_spk_must_be_a_whole_number(tiny_model_config, num_spk):
+    sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
+    x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
+    for call in (sep.separate, sep.masks, lambda w, n: sep.separate_batch([w], n)):
+        with pytest.raises(ConfigError, match="num_spk: a whole number"):
+            call(x, num_spk)
+    with pytest.raises(ConfigError, match="num_spk: a whole number"):
+        Separator(sep.model, device="cpu", num_spk=num_spk)
+
+
+@pytest.mark.parametrize("batch_size", [0, -2, 1.5])
+def test_batch_size_must_be_positive(tiny_model_config, batch_size):
+    sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
+    with pytest.raises(ConfigError, match="batch_size: a whole number >= 1"):
+        sep.separate_batch([np.ones(800, dtype=np.float32)], batch_size=batch_size)
+
+
+@pytest.mark.parametrize(
+    "device, match",
+    [("tpu", "not a device name"), ("meta", "runs on cpu or cuda"), ("cuda:99", "cuda"), ("nonsense:0", "not a device")],
+)
+def test_unusable_device_is_one_line(tmp_path, tiny_model_config, device, match):
+    DeepClustering.from_config(tiny_model_config).save(tmp_path / "model.pt")
+    with pytest.raises(ConfigError, match=match) as e:
+        Separator.from_pretrained(tmp_path, device=device)
+    assert "\n" not in str(e.value) and device in str(e.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch that cannot use CUDA")
+def test_cuda_on_a_cpu_only_torch(tmp_path, tiny_model_config):
+    DeepClustering.from_config(tiny_model_config).save(tmp_path / "model.pt")
+    with pytest.raises(ConfigError, match="'cuda'.*use device cpu") as e:
+        Separator.from_pretrained(tmp_path, device="cuda")
+    assert "\n" not in str(e.value)
+
+
+def test_caller_model_is_left_as_it_was(tiny_model_config):
+    """Separator uses the caller's model only as it is; a move or a mode change happens on a copy."""
+    model = DeepClustering.from_config(tiny_model_config).train()
+    sep = Separator(model, device="cpu")
+    assert model.training and sep.model is not model and not sep.model.training
+    model.eval()
+    assert Separator(model, device="cpu").model is model  # already where and as it must be: shared
+    moved = placed_model(model, torch.device("meta"))  # a device other than the model's
+    assert moved is not model and all(p.device.type == "meta" for p in moved.parameters())
+    assert all(p.device.type == "cpu" for p in model.parameters())
 
 
 def test_num_spk_from_model_file(tmp_path, tiny_model_config):
@@ -193,8 +307,13 @@ def test_chunk_plan_tiles(t, chunk, overlap):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_gpu_matches_cpu(tiny_model_config):
     mix, tones = two_tones()
-    est = Separator(band_model(tiny_model_config), device="cuda").separate(mix)
-    assert_separates(est, tones)
+    model = band_model(tiny_model_config).eval()
+    cpu = Separator(model, device="cpu")
+    gpu = Separator(model, device="cuda")
+    assert_separates(gpu.separate(mix), tones)
+    # the CUDA separator worked on a copy: the CPU one (sharing the caller's model) still has CPU weights
+    assert cpu.model is model and all(p.device.type == "cpu" for p in model.parameters())
+    assert_separates(cpu.separate(mix), tones)
 
 
 def test_docstring_examples():
