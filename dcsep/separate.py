@@ -476,7 +476,7 @@ class Separator:
             specs = [fe.stft(x)[0] for x in xs]  # (T_i, F) each
             frame_lengths = torch.tensor([s.shape[0] for s in specs], device=self.device)
             spec = torch.nn.utils.rnn.pad_sequence(specs, batch_first=True)  # (B, T, F), zero padded
-            feats = fe.features(spec)
+            feats = fe.features(spec, frame_lengths)
         with self._timed("encoder"):
             V = self.model.encoder(feats, frame_lengths)  # (B, T, F, K)
         with self._timed("clustering"):
