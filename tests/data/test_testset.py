@@ -285,3 +285,16 @@ def test_an_output_that_cannot_be_written_is_a_one_line_error(corpus, tmp_path):
     (tmp_path / "afile").write_text("not a folder")
     with pytest.raises(OutputError, match=r"afile/out: cannot create the output there"):
         build_testset(corpus / "audio", tmp_path / "afile" / "out", num_spk=(2,), counts=(2,))
+
+
+def test_the_committed_picovoice_lists_have_the_documented_sizes():
+    """egs/speechocean762/local/mix_lists/picovoice: 150 singles, 150 2-speaker and 100 3-speaker mixtures of
+    distinct clips, gains in 0..5 dB (the corpus itself is not needed)."""
+    d = Path(__file__).resolve().parents[2] / "egs" / "speechocean762" / "local" / "mix_lists" / "picovoice"
+    lists = read_lists(d, "tt")
+    assert {c: len(v) for c, v in lists.items()} == {1: 150, 2: 150, 3: 100}
+    assert len(set(lists[1])) == 150 and all(k.endswith(".flac") and "/" not in k for k in lists[1])
+    for c in (2, 3):
+        assert len({tuple(sorted(m.rels)) for m in lists[c]}) == len(lists[c])
+        for m in lists[c]:
+            assert len(set(m.rels)) == c and 0 <= m.gains_db[0] - m.gains_db[1] <= 5 and m.gains_db[0] == -m.gains_db[1]
