@@ -108,10 +108,17 @@ class DeepClustering(nn.Module):
         Y = ibm_targets(src_mag)
         return self.loss_fn(V, Y, spec.abs(), frame_lengths)
 
+    @property
+    def threshold_db(self) -> float:
+        """The silence threshold of decoding, in dB below the loudest bin: clustering fits on the
+        bins above it. From the model config (``loss_conf.threshold_db``: the bins the model was
+        trained on), 40 by default."""
+        return float((self.config.get("loss_conf") or {}).get("threshold_db", 40.0))
+
     def active_bins(self, spec: torch.Tensor, frame_lengths: torch.Tensor, threshold_db: float | None = None):
-        """(B, T, F) bool: valid bins within ``threshold_db`` (default: the loss's) of the loudest."""
+        """(B, T, F) bool: valid bins within ``threshold_db`` (default: :attr:`threshold_db`) of the loudest."""
         if threshold_db is None:
-            threshold_db = getattr(self.loss_fn, "threshold_db", 40.0)
+            threshold_db = self.threshold_db
         return bin_weights(spec.abs(), "vad", frame_lengths, threshold_db) > 0
 
     # ---- persistence --------------------------------------------------

@@ -567,24 +567,15 @@ class Separator:
                 V = torch.cat(stored, 0)[None]  # (1, T, F, K)
                 masks = clus(V, num_spk, active[None], frame_lengths, ref_mags)  # (1, C, T, F)
                 return masks[0].float(), spec, num_spk
-            X = torch.cat(fit_parts, 0)  # (n, K)
-            sub_refs = None if ref_mags is None else ref_mags.reshape(1, num_spk, 1, -1)[..., fit_idx_t]
-            sub_masks = clus(X[None, None], num_spk, None, None, sub_refs)  # (1, C, 1, n)
-            sub_labels = sub_masks[0, :, 0].argmax(0)  # (n,)
-            onehot = torch.nn.functional.one_hot(sub_labels, num_spk).to(X.dtype)  # (n, C)
-            mass = onehot.sum(0)  # (C,)
-            centres = (onehot.T @ X) / mass.clamp_min(1)[:, None]  # (C, K)
-            # |v - c|^2 = |v|^2 + |c|^2 - 2 v.c, without the per-bin |v|^2 (the clusterer's masks
-            # depend on differences between centres); a cluster with no subsample point never wins a bin
-            c2 = torch.where(mass > 0, (centres * centres).sum(1), float("inf")).to(X.dtype)  # (C,)
+            # fit on the subsample, then every bin joins the clusters by its distances to their centres
+            centres = clus.fit(torch.cat(fit_parts, 0)[None], num_spk)[0]  # (C, K); NaN: a cluster without bins
         masks = torch.empty(num_spk, t * f, dtype=torch.float32, device=self.device)
 
         def assign(start_bin: int, v: torch.Tensor) -> None:
             v = v.reshape(-1, k)
             for b0 in range(0, v.shape[0], self.assign_block):
                 blk = v[b0 : b0 + self.assign_block]  # (n, K)
-                d2 = torch.addmm(c2, blk, centres.T, alpha=-2.0)  # (n, C)
-                masks[:, start_bin + b0 : start_bin + b0 + blk.shape[0]] = clus.assign(d2).T
+                masks[:, start_bin + b0 : start_bin + b0 + blk.shape[0]] = clus.assign(blk, centres).T
 
         if keep_all:  # chunk by chunk: no second copy of the embeddings
             with self._timed("clustering"):

@@ -319,3 +319,18 @@ def test_gpu_matches_cpu(tiny_model_config):
 def test_docstring_examples():
     result = doctest.testmod(dcsep.separate, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_silence_threshold_comes_from_the_model_config(tiny_model_config):
+    """Decoding needs no loss object: the threshold of the active bins is the model config's."""
+    config = {**tiny_model_config, "loss_conf": {"threshold_db": 20.0}}
+    model = band_model(config).eval()
+    assert model.threshold_db == 20.0
+    model.loss_fn = None  # a packed model needs no loss to separate
+    t = np.arange(8000) / FS
+    mix = (0.5 * np.sin(2 * np.pi * 300 * t) + 0.01 * np.sin(2 * np.pi * 2500 * t)).astype(np.float32)  # -34 dB
+    spec = model.frontend.stft(torch.from_numpy(mix)[None])
+    lengths = torch.tensor([spec.shape[1]])
+    assert model.active_bins(spec, lengths).sum() < model.active_bins(spec, lengths, threshold_db=40.0).sum()
+    masks = Separator(model, device="cpu").masks(mix)
+    assert masks.shape[0] == 2 and np.all(np.isfinite(masks))
