@@ -451,6 +451,9 @@ def build_testset(
     if not name or any(ch in name for ch in "/\\") or any(ch.isspace() for ch in name):
         raise ConfigError(f"--name must be a plain word (no spaces or slashes), got {name!r}")
     out_dir = Path(out_dir).absolute()
+    inp = Path(source).absolute()
+    if out_dir == inp or out_dir.is_relative_to(inp) or inp.is_relative_to(out_dir):
+        raise ConfigError(f"--out-dir {out_dir} and --input {inp} overlap; put the output outside the input")
     sources = scan_sources(source, utt2spk, spk_from_folder)
     say(f"dcsep-mix: {len(sources.keys)} utterances in {sources.root}, "
         + (f"{sources.num_speakers()} speakers" if sources.labelled else "no speaker labels"))  # fmt: skip

@@ -238,11 +238,14 @@ def test_bad_input_one_line_errors(corpus, tmp_path, setup, kwargs, match):
         ({"num_spk": (2, 3), "counts": (4,)}, r"1 counts for 2 values of --num-spk"),
         ({"num_spk": (0,), "counts": (4,)}, r"--num-spk must be 1..9"),
         ({"name": "a b"}, r"--name"),
+        ({"out_dir": "inside"}, r"--out-dir .*audio/sets and --input .*audio overlap"),
     ],
 )
 def test_bad_options(corpus, tmp_path, kwargs, match):
+    out = corpus / "audio" / "sets" if kwargs.pop("out_dir", None) else tmp_path / "out"
     with pytest.raises(ConfigError, match=match):
-        build_testset(corpus / "audio", tmp_path / "out", **kwargs)
+        build_testset(corpus / "audio", out, **kwargs)
+    assert not out.exists()
 
 
 def test_existing_output_needs_overwrite(corpus, tmp_path):
