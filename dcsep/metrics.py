@@ -8,8 +8,12 @@
 * :func:`si_sdr` is the scale-invariant SDR (Le Roux et al. 2019) of
   zero-mean signals: ``10 log10(|a s|^2 / |a s - s_hat|^2)``,
   ``a = <s_hat, s> / |s|^2``.
-* Improvements (SDRi, SIRi, SARi, SI-SDRi) subtract the metric of the
-  unprocessed mixture used as the estimate of every source.
+* Improvements (SDRi, SIRi, SI-SDRi) subtract the metric of the
+  unprocessed mixture used as the estimate of every source. There is no
+  SAR improvement: bss_eval finds no artifacts in the mixture (it is exactly
+  the sum of filtered references), so its SAR sits at the ``CLIP_DB`` cap and
+  "SARi" would only measure that cap (about -60 dB on every utterance). SAR
+  itself, the artifacts of the estimates, is reported.
 
 Conventions (as mir_eval): values are indexed by reference source, and
 ``perm[j]`` is the estimate matched to reference ``j``.
@@ -201,7 +205,7 @@ def score_utterance(
 
     Returns:
         ``{"SDR": ..., "SIR": ..., "SAR": ..., "SI-SDR": ..., "SDRi": ...,
-        "SIRi": ..., "SARi": ..., "SI-SDRi": ..., "perm": [..],
+        "SIRi": ..., "SI-SDRi": ..., "SDR_mix": ..., "SI-SDR_mix": ..., "perm": [..],
         "per_source": {metric: [..]}}``; means over sources as floats.
     """
     refs, ests = _check(refs, ests, name)
@@ -220,10 +224,10 @@ def score_utterance(
         perm = best_permutation(psir[:, :c])
         rows = np.arange(c)
         sdr, sir, sar = psdr[rows, perm], psir[rows, perm], psar[rows, perm]
-        sdr0, sir0, sar0 = psdr[:, c], psir[:, c], psar[:, c]
+        sdr0, sir0 = psdr[:, c], psir[:, c]
     else:
         sdr, sir, sar, perm = bss_eval(refs, ests, True, backend, name)
-        sdr0, sir0, sar0, _ = bss_eval(refs, mixes, False, backend, name)
+        sdr0, sir0, _, _ = bss_eval(refs, mixes, False, backend, name)
     si, _ = si_sdr_pit(refs, ests)  # SI-SDR takes its own best permutation
     si0 = si_sdr(refs, mixes)
     per = {
@@ -233,7 +237,6 @@ def score_utterance(
         "SI-SDR": si,
         "SDRi": sdr - sdr0,
         "SIRi": sir - sir0,
-        "SARi": sar - sar0,
         "SI-SDRi": si - si0,
         "SDR_mix": sdr0,
         "SI-SDR_mix": si0,

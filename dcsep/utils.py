@@ -217,3 +217,41 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def resolve_device(spec: str | None, option: str = "device") -> "torch.device":  # noqa: F821
+    """``spec`` as a device this torch can use, or a :class:`~dcsep.errors.ConfigError` naming ``option``.
+
+    None means cuda when a GPU is visible, else cpu. ``cuda`` needs a CUDA
+    build of torch and a visible GPU; ``cuda:N`` needs N < the number visible.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("tpu", "--device")
+    Traceback (most recent call last):
+    ...
+    dcsep.errors.ConfigError: --device 'tpu': not a device name; use cpu, cuda or cuda:N
+    """
+    import torch
+
+    from dcsep.errors import ConfigError
+
+    if spec is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"{option} {spec!r}: not a device name; use cpu, cuda or cuda:N") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "no CUDA GPU is visible" if torch.backends.cuda.is_built() else "this torch is built without CUDA"
+            raise ConfigError(f"{option} {spec}: {why}; use {option} cpu")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ConfigError(f"{option} {spec}: {n} CUDA device(s) visible (cuda:0 to cuda:{n - 1})")
+        return dev
+    if dev.type == "mps" and torch.backends.mps.is_available():
+        return dev
+    raise ConfigError(f"{option} {spec}: {dev.type} is not available here; use cpu or cuda")

@@ -17,12 +17,29 @@ import argparse
 import logging
 import multiprocessing as mp
 import os
+import re
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from dcsep.bin.outdir import (
+    ArkWriter,
+    DirLock,
+    DoneLog,
+    check_record,
+    file_signature,
+    make_dir,
+    name_max,
+    read_ark_scp,
+    sha256_file,
+    signature,
+    unsafe_id_reason,
+    wav_paths,
+    write_record,
+)
 from dcsep.errors import ConfigError, DataError, DcsepError
 
 PROG = "dcsep-decode"
@@ -41,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle", choices=("ibm", "irm"), help="write oracle-mask outputs instead of the model's")
     p.add_argument("--fs", type=int, default=8000, help="sample rate for --oracle without --model (default 8000)")
     p.add_argument("--nj", type=int, default=1, help="parallel processes (default 1)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
+    p.add_argument(
+        "--device", default=None,
+        help="cpu, cuda, cuda:N (default: cuda if available); with --nj, 'cuda' puts job j on cuda:((j-1) mod GPUs)",
+    )
     p.add_argument(
         "--batch-size", type=int, default=None, help="utterances per encoder batch (default: 8 on a GPU, 1 on the CPU)"
     )
@@ -52,78 +72,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-masks", action="store_true", help="also write masks.scp/ark ((C*T, F) per utterance)")
     p.add_argument("--write-embeddings", action="store_true", help="also write embeddings.scp/ark ((T, F*K))")
     p.add_argument("--log-interval", type=int, default=10, help="progress line every N utterances")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the outputs of an earlier run with other settings (default: stop with an error)",
+    )
     return p
 
 
 # ---------------------------------------------------------------------------
-# file naming and bookkeeping
+# options, devices, file naming
 # ---------------------------------------------------------------------------
-def unsafe_id_reason(utt: str) -> str | None:
-    """Why ``utt`` cannot name an output file, or None when it can."""
-    if not utt:
-        return "empty utterance id"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in utt):
-        return "utterance id holds control characters"
-    if "/" in utt or "\\" in utt or (os.altsep and os.altsep in utt):
-        return "utterance id holds a path separator"
-    if ".." in utt or utt == ".":
-        return "utterance id holds '..' or is '.'"
-    if utt.startswith("-"):
-        return "utterance id starts with '-'"
-    return None
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What every decode process needs; checked by :func:`resolve_options` before any work."""
+
+    outdir: str
+    num_spk: int
+    model: str | None = None
+    clusterer: str | None = None
+    clusterer_conf: dict = field(default_factory=dict)
+    ref: str | None = None
+    oracle: str | None = None
+    fs: int = 8000
+    device: str | None = None
+    channel: int | None = None
+    chunk_frames: int = 1000
+    overlap_frames: int = 100
+    max_fit_bins: int = 200_000
+    write_masks: bool = False
+    write_embeddings: bool = False
+    need_refs: bool = False
+    #: what the outputs depend on, recorded in OUTDIR/decode.json (see :func:`outputs_settings`)
+    settings: dict = field(default_factory=dict)
 
 
-def wav_paths(outdir: Path, utt: str, num_spk: int) -> list[Path]:
-    """Output wavs of ``utt``; a DataError if one would fall outside ``outdir/wav``."""
-    reason = unsafe_id_reason(utt)
-    if reason:
-        raise DataError(f"{utt!r}: {reason}; not a safe file name")
-    wav_dir = (outdir / "wav").resolve()
-    paths = [wav_dir / f"{utt}-spk{c + 1}.wav" for c in range(num_spk)]
-    for p in paths:
-        if p.resolve().parent != wav_dir:
-            raise DataError(f"{utt!r}: output {p} would fall outside {wav_dir}")
-    return paths
+def job_device(device: str | None, job: int, num_gpus: int) -> str:
+    """The device of parallel job ``job`` (1-based).
 
+    A bare ``cuda`` (or no device on a machine with GPUs) puts job j on
+    ``cuda:((j - 1) mod num_gpus)``; ``cpu`` and ``cuda:N`` are kept.
 
-def read_ark_scp(path: Path) -> dict[str, str]:
-    """An ark scp written by this tool; lines that are not '<utt> <file>:<offset>' are ignored."""
-    out = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            parts = line.split(maxsplit=1)
-            if len(parts) == 2 and ":" in parts[1]:
-                out[parts[0]] = parts[1]
-    return out
-
-
-class ArkWriter:
-    """Append matrices to one job's ark file; returns the scp value of each entry.
-
-    Entries are only ever appended, so the offsets of earlier runs stay valid.
+    >>> [job_device("cuda", j, 2) for j in (1, 2, 3, 4)]
+    ['cuda:0', 'cuda:1', 'cuda:0', 'cuda:1']
+    >>> job_device("cuda:1", 3, 2), job_device("cpu", 2, 2), job_device(None, 2, 0), job_device(None, 2, 4)
+    ('cuda:1', 'cpu', 'cpu', 'cuda:1')
     """
-
-    def __init__(self, path: Path):
-        self.path = path.resolve()
-        self.fd = None
-
-    def write(self, key: str, mat: np.ndarray) -> str:
-        import kaldiio
-
-        if self.fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = open(self.path, "ab")
-        self.fd.seek(0, os.SEEK_END)
-        start = self.fd.tell()
-        kaldiio.save_ark(self.fd, {key: np.ascontiguousarray(mat, dtype=np.float32)})
-        self.fd.flush()
-        os.fsync(self.fd.fileno())
-        return f"{self.path}:{start + len(key.encode('utf-8')) + 1}"
-
-    def close(self) -> None:
-        if self.fd is not None:
-            self.fd.close()
-            self.fd = None
+    if device is None:
+        device = "cuda" if num_gpus > 0 else "cpu"
+    if device == "cuda" and num_gpus > 0:
+        return f"cuda:{(job - 1) % num_gpus}"
+    return device
 
 
 # ---------------------------------------------------------------------------
@@ -132,40 +130,44 @@ class ArkWriter:
 class Worker:
     """Loads the model (or oracle STFT) once and separates utterances."""
 
-    def __init__(self, opts: dict, job: int):
+    def __init__(self, opts: DecodeOptions, job: int):
         from dcsep.data.datadir import DataDir
 
         self.opts = opts
         self.job = job
-        self.outdir = Path(opts["outdir"])
-        self.ref = DataDir.load(opts["ref"], require_sources=True) if opts["ref"] else None
+        self.outdir = Path(opts.outdir)
+        self.max_name = name_max(self.outdir / "wav")
+        self.ref = DataDir.load(opts.ref, require_sources=True) if opts.ref else None
         self.sep = None
         self.frontend = None
-        if opts["oracle"]:  # the model's STFT when there is a model, else the default one
-            if opts["model"]:
+        if opts.oracle:  # the model's STFT when there is a model, else the default one
+            if opts.model:
                 from dcsep.separate import load_model_package
 
-                self.frontend = load_model_package(opts["model"])[0].frontend
+                self.frontend = load_model_package(opts.model)[0].frontend
             else:
                 from dcsep.frontends.stft import STFTFrontend
 
-                self.frontend = STFTFrontend(fs=opts["fs"])
+                self.frontend = STFTFrontend(fs=opts.fs)
             self.fs = self.frontend.fs
         else:
+            import torch
+
             from dcsep.separate import Separator
 
+            device = job_device(opts.device, job, torch.cuda.device_count() if torch.cuda.is_available() else 0)
             self.sep = Separator.from_pretrained(
-                opts["model"],
-                device=opts["device"],
-                num_spk=opts["num_spk"],
-                chunk_frames=opts["chunk_frames"],
-                overlap_frames=opts["overlap_frames"],
-                max_fit_bins=opts["max_fit_bins"],
+                opts.model,
+                device=device,
+                num_spk=opts.num_spk,
+                chunk_frames=opts.chunk_frames,
+                overlap_frames=opts.overlap_frames,
+                max_fit_bins=opts.max_fit_bins,
             )
             self.fs = self.sep.fs
-            self.clusterer = self.sep.get_clusterer(opts["clusterer"], opts["clusterer_conf"])
-        self.masks_ark = ArkWriter(self.outdir / f"masks.{job}.ark") if opts["write_masks"] else None
-        self.emb_ark = ArkWriter(self.outdir / f"embeddings.{job}.ark") if opts["write_embeddings"] else None
+            self.clusterer = self.sep.get_clusterer(opts.clusterer, opts.clusterer_conf)
+        self.masks_ark = ArkWriter(self.outdir / f"masks.{job}.ark") if opts.write_masks else None
+        self.emb_ark = ArkWriter(self.outdir / f"embeddings.{job}.ark") if opts.write_embeddings else None
 
     def _refs(self, utt: str) -> np.ndarray:
         from dcsep.data.audio import load_audio
@@ -180,56 +182,70 @@ class Worker:
         """Separate a batch of (utt, wav spec); one result dict per utterance."""
         from dcsep.data.audio import load_audio
 
+        o = self.opts
         results, loaded = [], []
         for utt, spec in items:
             res = {"utt": utt, "error": None, "audio": 0.0, "time": 0.0, "arks": {}}
             results.append(res)
             try:
-                paths = wav_paths(self.outdir, utt, self.opts["num_spk"])
-                wav, _ = load_audio(spec, fs=self.fs, channel=self.opts["channel"])  # errors: "<utt>: <file>: ..."
-                refs = self._refs(utt) if self.ref is not None and self.opts["need_refs"] else None
+                paths = wav_paths(self.outdir, utt, o.num_spk, self.max_name)
+                wav, _ = load_audio(spec, fs=self.fs, channel=o.channel)  # errors: "<file>: ..."
+                refs = self._refs(utt) if self.ref is not None and o.need_refs else None
                 loaded.append((res, paths, wav, refs))
             except Exception as e:  # noqa: BLE001 - reported per utterance
                 res["error"] = _reason(e)
-        if self.sep is not None and len(loaded) > 1 and not self.opts["write_masks"]:
-            t0 = time.perf_counter()
-            try:
-                outs = self.sep.separate_batch(
-                    [w for _, _, w, _ in loaded],
-                    self.opts["num_spk"],
-                    self.clusterer,
-                    refs=None if loaded[0][3] is None else [r for _, _, _, r in loaded],
-                    batch_size=len(loaded),
-                )
-                dt = (time.perf_counter() - t0) / len(loaded)
-                for (res, paths, wav, _), est in zip(loaded, outs):
-                    self._finish(res, paths, wav, est, None, dt)
-                return results
-            except Exception:  # noqa: BLE001 - retry one by one to isolate the culprit
-                pass
+        if self.sep is not None and len(loaded) > 1 and not o.write_masks and self._process_batched(loaded):
+            return results
         for res, paths, wav, refs in loaded:
             t0 = time.perf_counter()
             try:
                 masks = None
-                if self.opts["oracle"]:
+                if o.oracle:
                     from dcsep.oracle import oracle_separate
 
-                    est, masks = oracle_separate(wav, refs, self.frontend, self.opts["oracle"], return_masks=True)
+                    est, masks = oracle_separate(wav, refs, self.frontend, o.oracle, return_masks=True)
                 else:
-                    est, masks = self.sep.separate(wav, self.opts["num_spk"], self.clusterer, refs=refs, return_masks=True)
+                    est, masks = self.sep.separate(wav, o.num_spk, self.clusterer, refs=refs, return_masks=True)
                 self._finish(res, paths, wav, est, masks, time.perf_counter() - t0)
             except Exception as e:  # noqa: BLE001
                 res["error"] = _reason(e)
         return results
 
+    def _process_batched(self, loaded: list) -> bool:
+        """Separate ``loaded`` in one batch; False (logged) when the device ran out of memory."""
+        import torch
+
+        t0 = time.perf_counter()
+        try:
+            outs = self.sep.separate_batch(
+                [w for _, _, w, _ in loaded],
+                self.opts.num_spk,
+                self.clusterer,
+                refs=None if loaded[0][3] is None else [r for _, _, _, r in loaded],
+                batch_size=len(loaded),
+            )
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            log.warning(
+                f"job {self.job}: out of {self.sep.device} memory on a batch of {len(loaded)} utterances "
+                f"({', '.join(r['utt'] for r, *_ in loaded[:3])}{', ...' if len(loaded) > 3 else ''}); "
+                "separating them one by one (a smaller --batch-size avoids this)"
+            )
+            return False
+        dt = (time.perf_counter() - t0) / len(loaded)
+        for (res, paths, wav, _), est in zip(loaded, outs):
+            self._finish(res, paths, wav, est, None, dt)
+        return True
+
     def _finish(self, res, paths, wav, est, masks, seconds) -> None:
         from dcsep.data.audio import write_wav
 
         utt = res["utt"]
+        o = self.opts
         try:
             if self.masks_ark is not None:
                 if masks is None:
-                    masks = self.sep.masks(wav, self.opts["num_spk"], self.clusterer)
+                    masks = self.sep.masks(wav, o.num_spk, self.clusterer)
                 res["arks"]["masks"] = self.masks_ark.write(utt, masks.reshape(-1, masks.shape[-1]))  # (C*T, F)
             if self.emb_ark is not None and self.sep is not None:
                 V = self.sep.embed(wav)  # (T, F, K)
@@ -260,7 +276,7 @@ def _printable(utt: str) -> str:
 _WORKER: Worker | None = None
 
 
-def _init_worker(opts: dict, jobs, threads: int) -> None:
+def _init_worker(opts: DecodeOptions, jobs, threads: int) -> None:
     from dcsep.utils import limit_threads
 
     global _WORKER
@@ -285,10 +301,17 @@ def _setup_logging() -> None:
     log.handlers[0].stream = sys.stderr  # the current stderr (it may have been replaced, or the old one closed)
 
 
-def _resolve(args) -> dict:
-    """Check the options before any work; returns the options every worker gets."""
+def _clusterer_settings(clus) -> tuple[str, dict]:
+    """A clusterer's registered name and its plain-valued attributes (its effective options)."""
+    conf = {k: v for k, v in sorted(vars(clus).items()) if not k.startswith("_") and isinstance(v, (bool, int, float, str, type(None)))}
+    return getattr(clus, "registry_name", type(clus).__name__), conf
+
+
+def resolve_options(args) -> DecodeOptions:
+    """Check the options before any work (no file is written); returns what every worker gets."""
     from dcsep.config import parse_mapping
     from dcsep.data.datadir import DataDir
+    from dcsep.utils import resolve_device
 
     if not args.model and not args.oracle:
         raise ConfigError("give --model, or --oracle ibm|irm with --ref")
@@ -296,28 +319,45 @@ def _resolve(args) -> dict:
         raise ConfigError(f"--oracle {args.oracle} needs --ref DATADIR (the reference sources)")
     if args.num_spk is not None and args.num_spk < 1:
         raise ConfigError(f"--num-spk must be >= 1, got {args.num_spk}")
+    if args.fs < 1:
+        raise ConfigError(f"--fs must be a sample rate in Hz (>= 1), got {args.fs}")
+    if Path(args.scp).is_dir():
+        hint = f" (the list inside it: --scp {Path(args.scp) / 'wav.scp'})" if (Path(args.scp) / "wav.scp").is_file() else ""
+        raise DataError(f"--scp {args.scp}: a directory, not a list file{hint}")
+    device = None
+    if args.model and not args.oracle:
+        device = str(resolve_device(args.device, "--device")) if args.device else None
     if args.batch_size is None:
-        import torch
-
-        on_gpu = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
-        args.batch_size = 8 if on_gpu and not args.oracle else 1
+        on_gpu = resolve_device(args.device, "--device").type == "cuda" if not args.oracle else False
+        args.batch_size = 8 if on_gpu else 1
     if args.nj < 1 or args.batch_size < 1 or args.log_interval < 1:
         raise ConfigError("--nj, --batch-size and --log-interval must be >= 1")
     if args.write_embeddings and not args.model:
         raise ConfigError("--write-embeddings needs --model")
+    for name in ("chunk_frames", "max_fit_bins"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0 <= args.overlap_frames < args.chunk_frames:
+        raise ConfigError(f"--overlap-frames must be >= 0 and < --chunk-frames, got {args.overlap_frames}")
+    if args.channel is not None and args.channel < 0:
+        raise ConfigError(f"--channel must be >= 0, got {args.channel}")
     conf = parse_mapping(args.clusterer_conf, "--clusterer-conf")
     ref = DataDir.load(args.ref, require_sources=True) if args.ref else None
     num_spk = args.num_spk or (ref.num_spk if ref else None)
     need_refs = bool(args.oracle)
     fs = args.fs
+    settings: dict = {"oracle": args.oracle}
     if args.model:
-        from dcsep.separate import Separator
+        from dcsep.separate import Separator, resolve_model_path
 
         sep = Separator.from_pretrained(args.model, device="cpu", num_spk=num_spk)
         num_spk = sep.num_spk
         fs = sep.fs
+        settings["model_sha256"] = sha256_file(resolve_model_path(args.model))
         if not args.oracle:
             clus = sep.get_clusterer(args.clusterer, conf)  # validates name and options
+            settings["clusterer"], settings["clusterer_conf"] = _clusterer_settings(clus)
+            settings.update(chunk_frames=args.chunk_frames, overlap_frames=args.overlap_frames, max_fit_bins=args.max_fit_bins)
             if clus.needs_refs:
                 if not ref:
                     raise ConfigError(f"clusterer {args.clusterer!r} needs the reference sources: give --ref DATADIR")
@@ -326,7 +366,10 @@ def _resolve(args) -> dict:
         raise ConfigError(f"--num-spk {num_spk} but {ref.path} has {ref.num_spk} reference sources")
     if num_spk < 1:
         raise ConfigError(f"--num-spk must be >= 1, got {num_spk}")
-    return dict(
+    settings.update(num_spk=num_spk, fs=fs, channel=args.channel)
+    if need_refs:
+        settings["ref"] = str(ref.path.resolve())
+    return DecodeOptions(
         model=args.model,
         outdir=str(Path(args.outdir).resolve()),
         num_spk=num_spk,
@@ -335,7 +378,7 @@ def _resolve(args) -> dict:
         ref=args.ref,
         oracle=args.oracle,
         fs=fs,
-        device=args.device,
+        device=device,
         channel=args.channel,
         chunk_frames=args.chunk_frames,
         overlap_frames=args.overlap_frames,
@@ -343,44 +386,119 @@ def _resolve(args) -> dict:
         write_masks=args.write_masks,
         write_embeddings=args.write_embeddings,
         need_refs=need_refs,
+        settings=settings,
     )
 
 
+#: files of OUTDIR that describe its outputs; --overwrite removes them (and wav/*-spk<c>.wav)
+OUTPUT_FILES = ("spk*.scp", "masks.*", "embeddings.*", "failed.txt", "utt2num_spk", "separated.txt", "decode.json",
+                "scores.tsv", "scores.sig", "summary.json", "RESULTS.md", ".done")
+RECORD = "decode.json"
+DONE_LOG = "separated.txt"
+
+
+def _has_outputs(outdir: Path) -> bool:
+    return any(outdir.glob("spk*.scp")) or any((outdir / "wav").glob("*-spk*.wav")) or (outdir / DONE_LOG).exists()
+
+
+def _remove_outputs(outdir: Path) -> int:
+    removed = 0
+    for pattern in OUTPUT_FILES:
+        for p in outdir.glob(pattern):
+            if p.is_file():
+                p.unlink()
+                removed += 1
+    for p in (outdir / "wav").glob("*-spk*.wav"):
+        if re.search(r"-spk\d+\.wav$", p.name) and p.is_file():
+            p.unlink()
+            removed += 1
+    return removed
+
+
 def decode(args) -> int:
-    from dcsep.data.datadir import read_scp, write_scp
+    from dcsep.data.datadir import read_scp
+
+    opts = resolve_options(args)
+    entries = read_scp(args.scp)
+    outdir = Path(opts.outdir)
+    existed = outdir.exists()
+    make_dir(outdir, "--outdir")
+    try:
+        make_dir(outdir / "wav", "--outdir")
+        return _decode_into(args, opts, entries, outdir)
+    except BaseException:
+        if not existed:  # leave no empty output dir behind
+            for p in (outdir / ".lock", outdir / RECORD):
+                if p.is_file() and not _has_outputs(outdir):
+                    p.unlink()
+            for d in (outdir / "wav", outdir):
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+        raise
+
+
+def _decode_into(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path) -> int:
+    import dcsep
+
+    with DirLock(outdir, PROG, "--outdir"):
+        if check_record(outdir / RECORD, opts.settings, args.overwrite, _has_outputs(outdir), "--outdir"):
+            log.info(f"{outdir}: --overwrite: removed {_remove_outputs(outdir)} files of an earlier run with other settings")
+        write_record(outdir / RECORD, opts.settings, dcsep_version=dcsep.__version__, model=opts.model,
+                     scp=str(Path(args.scp).resolve()))
+        done_log = DoneLog(outdir / DONE_LOG)
+        try:
+            return _run(args, opts, entries, outdir, done_log)
+        finally:
+            done_log.close()
+
+
+def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_log: DoneLog) -> int:
+    from dcsep.data.datadir import DataDir, write_scp
     from dcsep.utils import atomic_write_text, remove_stale_temp_files
 
-    opts = _resolve(args)
-    outdir = Path(opts["outdir"])
-    num_spk = opts["num_spk"]
-    entries = read_scp(args.scp)
-    (outdir / "wav").mkdir(parents=True, exist_ok=True)
+    num_spk = opts.num_spk
+    max_name = name_max(outdir / "wav")
     # temporary files of writes cut short by a kill (never listed; removed so they do not pile up)
     remove_stale_temp_files(outdir / "wav", "*.wav")
     for name in ("spk*.scp", "masks.scp", "embeddings.scp", "failed.txt"):
         remove_stale_temp_files(outdir, name)
-    arks = [name for name, on in (("masks", opts["write_masks"]), ("embeddings", opts["write_embeddings"])) if on]
+    arks = [name for name, on in (("masks", opts.write_masks), ("embeddings", opts.write_embeddings)) if on]
     ark_scps = {name: read_ark_scp(outdir / f"{name}.scp") for name in arks}
+    ref = DataDir.load(opts.ref, require_sources=True) if opts.need_refs else None
+
+    def input_sig(utt: str) -> str:
+        srcs = [file_signature(p) for p in ref.sources(utt)] if ref is not None and utt in ref.wav else []
+        return signature(file_signature(entries[utt]), srcs)
+
+    sigs = {utt: input_sig(utt) for utt in entries}
 
     def is_done(utt: str) -> bool:
-        try:
-            paths = wav_paths(outdir, utt, num_spk)
-        except DataError:
+        if done_log.entries.get(utt) != sigs[utt]:
             return False
-        return all(p.is_file() for p in paths) and all(utt in ark_scps[n] for n in arks)
+        try:
+            paths = wav_paths(outdir, utt, num_spk, max_name)
+            return all(p.is_file() for p in paths) and all(utt in ark_scps[n] for n in arks)
+        except (DataError, OSError):
+            return False
 
     failed: dict[str, str] = {}
     todo = []
+    changed = 0
     for utt, spec in entries.items():
-        reason = unsafe_id_reason(utt)
+        reason = unsafe_id_reason(utt, num_spk, max_name)
         if reason:
             failed[utt] = f"{reason}; not a safe file name"
             print(f"{PROG}: error: {utt!r}: {failed[utt]}", file=sys.stderr)
         elif not is_done(utt):
+            changed += utt in done_log.entries and done_log.entries[utt] != sigs[utt]
             todo.append((utt, spec))
     skipped = len(entries) - len(todo) - len(failed)
-    what = f"oracle {opts['oracle']}" if opts["oracle"] else f"model {opts['model']}"
+    what = f"oracle {opts.oracle}" if opts.oracle else f"model {opts.model}"
     log.info(f"{len(entries)} utterances in {args.scp}: {skipped} already done, {len(todo)} to separate ({what}, {num_spk} sources, nj={args.nj})")
+    if changed:
+        log.info(f"{changed} of them separated before from an input that has changed since; separating them again")
 
     batches = [todo[i : i + args.batch_size] for i in range(0, len(todo), args.batch_size)]
     nj = max(1, min(args.nj, len(batches)))
@@ -394,40 +512,44 @@ def decode(args) -> int:
             n_done += 1
             if r["error"]:
                 failed[r["utt"]] = r["error"]
-                print(f"{PROG}: error: {r['utt']}: {r['error']}", file=sys.stderr)
+                print(f"{PROG}: error: {_printable(r['utt'])}: {r['error']}", file=sys.stderr)
             else:
                 audio += r["audio"]
                 proc += r["time"]
                 for name, value in r["arks"].items():
                     ark_scps[name][r["utt"]] = value
+                done_log.add(r["utt"], sigs[r["utt"]])
             if n_done % args.log_interval == 0 or n_done == len(todo):
                 elapsed = time.perf_counter() - t_start
                 rtf = f"RTF {proc / audio:.3f} per process, {elapsed / audio:.3f} wall" if audio else "RTF n/a"
                 log.info(f"{n_done}/{len(todo)} utterances, {elapsed:.1f} s elapsed, {audio:.1f} s of audio, {rtf}")
 
-    if batches:
-        if nj == 1:
-            worker = Worker(opts, 1)
-            try:
-                for items in batches:
-                    collect(worker.process(items))
-            finally:
-                worker.close()
-        else:
-            ctx = mp.get_context("spawn")
-            jobs = ctx.Queue()
-            for j in range(1, nj + 1):
-                jobs.put(j)
-            threads = max(1, len(os.sched_getaffinity(0)) // nj)
-            with ctx.Pool(nj, initializer=_init_worker, initargs=(opts, jobs, threads)) as pool:
-                for results in pool.imap_unordered(_run_batch, batches):
-                    collect(results)
+    if batches and nj == 1:
+        worker = Worker(opts, 1)
+        try:
+            for items in batches:
+                collect(worker.process(items))
+        finally:
+            worker.close()
+    elif batches:
+        ctx = mp.get_context("spawn")
+        jobs = ctx.Queue()
+        for j in range(1, nj + 1):
+            jobs.put(j)
+        threads = max(1, len(os.sched_getaffinity(0)) // nj)
+        with ctx.Pool(nj, initializer=_init_worker, initargs=(opts, jobs, threads)) as pool:
+            for results in pool.imap_unordered(_run_batch, batches):
+                collect(results)
 
     # lists from what exists, so no half-written output is ever listed
     order = list(entries)
     complete = [u for u in order if u not in failed and is_done(u)]
     for c in range(num_spk):
         write_scp(outdir / f"spk{c + 1}.scp", {u: str(wav_paths(outdir, u, num_spk)[c]) for u in complete})
+    for p in outdir.glob("spk*.scp"):  # lists of more sources than this run's
+        m = re.fullmatch(r"spk(\d+)\.scp", p.name)
+        if m and int(m.group(1)) > num_spk:
+            p.unlink()
     for name in arks:
         write_scp(outdir / f"{name}.scp", {u: ark_scps[name][u] for u in order if u in ark_scps[name]})
     failed_path = outdir / "failed.txt"

@@ -10,8 +10,10 @@ them), and writes into the estimate dir:
   category of each ``utt2<name>`` file of the reference dir (``--breakdown``);
 * ``RESULTS.md``: the summary as markdown tables.
 
-Re-running skips the utterances already in ``scores.tsv`` (``--overwrite``
-rescores all). See docs/decoding.md.
+Re-running skips the utterances already in ``scores.tsv`` whose estimate,
+mixture and reference files are unchanged since they were scored (sizes and
+modification times, recorded in ``scores.sig``); ``--overwrite`` rescores all.
+One run at a time writes into an estimate dir (a lock). See docs/decoding.md.
 
 Examples::
 
@@ -34,10 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dcsep.bin.outdir import DirLock, DoneLog, file_signature, make_dir, signature
 from dcsep.errors import ConfigError, DataError, DcsepError
 
 PROG = "dcsep-score"
-BASE_COLUMNS = ("SDR", "SIR", "SAR", "SI-SDR", "SDRi", "SIRi", "SARi", "SI-SDRi", "SDR_mix", "SI-SDR_mix")
+# no SARi: the mixture has no artifacts in bss_eval's decomposition, so its SAR sits at the cap (see dcsep.metrics)
+BASE_COLUMNS = ("SDR", "SIR", "SAR", "SI-SDR", "SDRi", "SIRi", "SI-SDRi", "SDR_mix", "SI-SDR_mix")
 DEFAULT_BREAKDOWN = ("utt2category", "utt2gender", "utt2age", "utt2pair")
 log = logging.getLogger("dcsep.score")
 
@@ -130,8 +134,8 @@ def _score(utt: str) -> dict:
 
     s = _STATE
     try:
-        mix, fs = load_audio(s["mix"][utt], name=f"{utt} mixture")
-        refs = [load_audio(p, fs=fs, name=f"{utt} reference {c + 1}")[0] for c, p in enumerate(s["refs"][utt])]
+        mix, fs = load_audio(s["mix"][utt], name="mixture")
+        refs = [load_audio(p, fs=fs, name=f"reference {c + 1}")[0] for c, p in enumerate(s["refs"][utt])]
         n = max(len(r) for r in refs)
         refs = np.stack([np.pad(r, (0, n - len(r))) for r in refs])
         if s["mixture_baseline"]:
@@ -140,11 +144,11 @@ def _score(utt: str) -> dict:
             paths = s["ests"].get(utt)
             if paths is None:
                 raise DataError("no estimate (not in the estimate dir's spk*.scp)")
-            ests = [load_audio(p, fs=fs, name=f"{utt} estimate {c + 1}")[0] for c, p in enumerate(paths)]
+            ests = [load_audio(p, fs=fs, name=f"estimate {c + 1}")[0] for c, p in enumerate(paths)]
             m = max(len(e) for e in ests)
             ests = np.stack([np.pad(e, (0, m - len(e))) for e in ests])
         extra = tuple(x for x in s["extra"])
-        res = score_utterance(refs, ests, mix, backend=s["backend"], fs=fs, extra_metrics=extra, name=utt)
+        res = score_utterance(refs, ests, mix, backend=s["backend"], fs=fs, extra_metrics=extra)
         res["utt"] = utt
         return res
     except DcsepError as e:
@@ -220,11 +224,9 @@ def _setup_logging() -> None:
 
 
 def score(args) -> int:
-    import dcsep
     from dcsep.data.audio import load_audio
     from dcsep.data.datadir import DataDir, read_scp
     from dcsep.metrics import available_extra_metrics
-    from dcsep.utils import atomic_path, atomic_write_text
 
     if args.nj < 1 or args.log_interval < 1:
         raise ConfigError("--nj and --log-interval must be >= 1")
@@ -232,9 +234,11 @@ def score(args) -> int:
     est_dir = Path(args.est)
     num_spk = ref.num_spk
     ests: dict[str, list[str]] = {}
+    if est_dir.exists() and not est_dir.is_dir():
+        raise DataError(f"--est {est_dir}: a file, not a directory (give the decode dir that holds spk1.scp ..)")
     if not args.mixture_baseline:
         if not est_dir.is_dir():
-            raise DataError(f"{est_dir}: estimate dir not found")
+            raise DataError(f"--est {est_dir}: estimate dir not found")
         est_scps = []
         c = 1
         while (est_dir / f"spk{c}.scp").is_file():
@@ -247,8 +251,6 @@ def score(args) -> int:
         for utt in ref.utt_ids:
             if all(utt in s for s in est_scps):
                 ests[utt] = [s[utt] for s in est_scps]
-    est_dir.mkdir(parents=True, exist_ok=True)
-
     names = args.breakdown if args.breakdown is not None else [n for n in DEFAULT_BREAKDOWN if (ref.path / n).is_file()]
     breakdowns = {}
     for name in names:
@@ -261,12 +263,31 @@ def score(args) -> int:
     first = ref.utt_ids[0]
     _, fs = load_audio(ref.wav[first], name=f"{first} mixture")
     extra = () if args.no_extra_metrics else available_extra_metrics(fs)
+    make_dir(est_dir, "--est")
+    with DirLock(est_dir, PROG, "--est"):
+        return _score_into(args, ref, est_dir, ests, breakdowns, extra)
+
+
+def _score_into(args, ref, est_dir: Path, ests: dict, breakdowns: dict, extra: tuple) -> int:
+    import dcsep
+    from dcsep.utils import atomic_path, atomic_write_text
+
     columns = header(extra)
     tsv = est_dir / "scores.tsv"
+    sig_log = DoneLog(est_dir / "scores.sig")
+
+    def sig(utt: str) -> str:  # what a row depends on
+        files = [ref.wav[utt], *ref.sources(utt), *ests.get(utt, [])]
+        return signature(args.backend, str(args.mixture_baseline), [file_signature(f) for f in files])
+
+    sigs = {u: sig(u) for u in ref.utt_ids}
     done = {} if args.overwrite else read_scores(tsv, columns)
-    done = {u: line for u, line in done.items() if u in ref.wav}
+    stale = [u for u in done if u in ref.wav and sig_log.entries.get(u) != sigs[u]]
+    done = {u: line for u, line in done.items() if u in ref.wav and u not in stale}
     todo = [u for u in ref.utt_ids if u not in done]
     log.info(f"{len(ref.utt_ids)} utterances in {ref.path}: {len(done)} already scored, {len(todo)} to score")
+    if stale:
+        log.info(f"{len(stale)} scored before from estimates, mixtures or references that have changed since; scoring them again")
 
     # rewrite what is kept cleanly (drops cut-off lines), then append as results come
     with atomic_path(tsv) as tmp:
@@ -290,6 +311,7 @@ def score(args) -> int:
                 print(f"{PROG}: error: {res['utt']}: {res['error']}", file=sys.stderr)
             else:
                 line = format_row(res, columns)
+                sig_log.add(res["utt"], sigs[res["utt"]])  # before the row: a row is never kept without its record
                 out.write(line)
                 out.flush()
                 os.fsync(out.fileno())
@@ -307,6 +329,7 @@ def score(args) -> int:
             with ctx.Pool(nj, initializer=_init, initargs=(state, threads)) as pool:
                 for n, res in enumerate(pool.imap_unordered(_score, todo), 1):
                     collect(res, n)
+    sig_log.close()
 
     # final files, atomically, in reference order
     with atomic_path(tsv) as tmp:

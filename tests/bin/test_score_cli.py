@@ -183,3 +183,69 @@ def test_summary_skips_nan_values_of_optional_metrics():
     s = summarize(rows, ["SDR", "PESQ"], {"utt2category": {"a": "x", "b": "x"}})
     assert s["overall"]["SDR"]["mean"] == 2.0 and s["overall"]["PESQ"]["mean"] == 2.0
     assert s["breakdown"]["utt2category"]["x"]["PESQ"]["median"] == 2.0
+
+
+def test_changed_estimates_are_rescored(env, tmp_path, capsys):
+    """Issue 20 item 1: a row is kept only while its estimate, mixture and reference files are unchanged."""
+    est = tmp_path / "est"
+    (est / "wav").mkdir(parents=True)
+    for c in (1, 2):
+        lines = []
+        for utt, path in scp(env["est"] / f"spk{c}.scp").items():
+            dst = est / "wav" / Path(path).name
+            dst.write_bytes(Path(path).read_bytes())
+            lines.append(f"{utt} {dst}\n")
+        (est / f"spk{c}.scp").write_text("".join(lines))
+    argv = ["--ref", str(env["tt"]), "--est", str(est), "--no-extra-metrics"]
+    assert main(argv) == 0
+    first = tsv(est / "scores.tsv")
+    # new estimates for utt001 (the references themselves: a perfect separation)
+    for c in (1, 2):
+        sf.write(est / "wav" / f"utt001-spk{c}.wav", read(scp(env["tt"] / f"spk{c}.scp")["utt001"]), FS, subtype="FLOAT")
+    capsys.readouterr()
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "3 already scored, 1 to score" in err and "have changed" in err
+    second = tsv(est / "scores.tsv")
+    assert {u: r for u, r in second.items() if u != "utt001"} == {u: r for u, r in first.items() if u != "utt001"}
+    assert float(second["utt001"]["SI-SDR"]) > float(first["utt001"]["SI-SDR"]) + 10
+    # another backend changes the values: every row again
+    assert main([*argv, "--backend", "mir_eval"]) == 0
+    assert "0 already scored, 4 to score" in capsys.readouterr().err
+    assert main([*argv, "--backend", "mir_eval"]) == 0
+    assert "4 already scored, 0 to score" in capsys.readouterr().err
+
+
+def test_no_sar_improvement_column(env, tmp_path):
+    """Issue 20 item 16: no SARi (the mixture's SAR is at the cap); SAR of the estimates is kept."""
+    est = copy_est(env, tmp_path / "est")
+    assert main(["--ref", str(env["tt"]), "--est", str(est), "--no-extra-metrics"]) == 0
+    cols = (est / "scores.tsv").read_text().splitlines()[0].split("\t")
+    assert "SARi" not in cols and "SAR" in cols and "SARi" not in BASE_COLUMNS
+    assert "SARi" not in json.loads((est / "summary.json").read_text())["overall"]
+
+
+def test_est_file_and_locked_dir_are_one_line(env, tmp_path, capsys):
+    """Issue 20 items 12 and 2: --est naming a file; a second dcsep-score on a dir being written."""
+    from dcsep.bin.outdir import DirLock
+
+    (tmp_path / "afile").write_text("x")
+    assert main(["--ref", str(env["tt"]), "--est", str(tmp_path / "afile")]) == 1
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
+    assert "afile: a file, not a directory (give the decode dir" in line
+    est = copy_est(env, tmp_path / "est")
+    with DirLock(est, "dcsep-score", "--est"):
+        assert main(["--ref", str(env["tt"]), "--est", str(est)]) == 1
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
+    assert "another dcsep-score" in line and "is writing into this directory" in line
+    assert not (est / "scores.tsv").exists()
+
+
+def test_error_lines_name_the_utterance_once(env, tmp_path, capsys):
+    """Issue 20 item 15: 'dcsep-score: error: utt001: estimate 1 (<path>): ...', the id once."""
+    est = copy_est(env, tmp_path / "est")
+    lines = (est / "spk1.scp").read_text().replace(scp(est / "spk1.scp")["utt001"], str(tmp_path / "gone.wav"))
+    (est / "spk1.scp").write_text(lines)
+    assert main(["--ref", str(env["tt"]), "--est", str(est), "--no-extra-metrics"]) == 1
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("dcsep-score: error:")]
+    assert line == f"dcsep-score: error: utt001: estimate 1 ({tmp_path / 'gone.wav'}): file not found"
