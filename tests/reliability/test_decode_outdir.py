@@ -137,12 +137,15 @@ def test_second_decode_into_a_locked_outdir_stops(env, tmp_path, capsys):
 
 def test_two_processes_one_outdir(env, tmp_path):
     """Item 2, with real processes: the one that starts second fails cleanly; the first lists all its utterances."""
-    code = (
-        "import sys, time\n"
+    go = tmp_path / "go"
+    code = (  # the first run waits inside its work until the second has tried
+        "import os, sys, time\n"
         "from dcsep.bin import decode\n"
         "orig = decode.Worker.process\n"
         "def slow(self, items):\n"
-        "    time.sleep(1.5)\n"
+        "    t0 = time.time()\n"
+        f"    while not os.path.exists({str(go)!r}) and time.time() < t0 + 120:\n"
+        "        time.sleep(0.05)\n"
         "    return orig(self, items)\n"
         "decode.Worker.process = slow\n"
         "sys.exit(decode.main(sys.argv[1:]))\n"
@@ -159,6 +162,7 @@ def test_two_processes_one_outdir(env, tmp_path):
         time.sleep(0.05)
     second = subprocess.run([sys.executable, "-m", "dcsep.bin.decode", *argv, "--scp", str(tmp_path / "b.scp")],
                             capture_output=True, text=True, timeout=120)
+    go.write_text("")
     assert first.wait(timeout=120) == 0, first.stderr.read()
     assert second.returncode == 1 and "is writing into this directory" in second.stderr, second.stderr
     assert listed(out, 1) == listed(out, 2) == UTTS
