@@ -99,14 +99,49 @@ class DeepClustering(nn.Module):
         V = self.encoder(feats, frame_lengths)
         return V, spec, frame_lengths
 
-    def compute_loss(self, wav: torch.Tensor, sources: torch.Tensor, lengths: torch.Tensor | None = None):
-        """wav: (B, L), sources: (B, C, L) (all-zero for an absent speaker), lengths: (B,) -> scalar loss."""
-        b, c, n = sources.shape
-        V, spec, frame_lengths = self(wav, lengths)
-        src_mag = self.frontend.stft(sources.reshape(b * c, n)).abs()
-        src_mag = src_mag.reshape(b, c, *src_mag.shape[1:])  # (B, C, T, F)
-        Y = ibm_targets(src_mag)
-        return self.loss_fn(V, Y, spec.abs(), frame_lengths)
+    def forward_loss(
+        self, batch: dict[str, torch.Tensor], amp_dtype: torch.dtype | None = None
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The training loss of a batch: the one place where it is computed.
+
+        Only the encoder runs under mixed precision (``amp_dtype``, on the
+        batch's device); the frontend, the IBM targets and the loss run in
+        float32 outside any autocast.
+
+        Args:
+            batch: ``mix`` (B, L), ``sources`` (B, C, L) (all-zero for an absent
+                speaker), optional ``lengths`` (B,) samples (default: all L).
+            amp_dtype: ``torch.bfloat16`` or ``torch.float16`` to autocast the
+                encoder; None for float32.
+
+        Returns:
+            The scalar float32 loss, and statistics: ``loss`` (detached),
+            ``frames`` and ``samples`` (valid frames and samples in the batch, ints).
+
+        Example:
+            >>> conf = {"encoder_conf": {"num_layers": 1, "hidden_units": 8, "embed_dim": 4}}
+            >>> model = DeepClustering.from_config(conf)
+            >>> src = torch.randn(2, 2, 800)
+            >>> loss, stats = model.forward_loss({"mix": src.sum(1), "sources": src})
+            >>> loss.dim(), loss.dtype, stats["frames"], stats["samples"]
+            (0, torch.float32, 26, 1600)
+        """
+        wav, sources = batch["mix"], batch["sources"]
+        lengths = batch.get("lengths")
+        if lengths is None:
+            lengths = torch.full((wav.shape[0],), wav.shape[-1], dtype=torch.long, device=wav.device)
+        device_type = wav.device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            feats, spec, frame_lengths = self.frontend(wav, lengths)
+        with torch.autocast(device_type=device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            V = self.encoder(feats, frame_lengths)
+        with torch.autocast(device_type=device_type, enabled=False):
+            b, c, n = sources.shape
+            src_mag = self.frontend.stft(sources.reshape(b * c, n).float()).abs()
+            src_mag = src_mag.reshape(b, c, *src_mag.shape[1:])  # (B, C, T, F)
+            loss = self.loss_fn(V.float(), ibm_targets(src_mag), spec.abs().float(), frame_lengths)
+        stats = {"loss": loss.detach(), "frames": int(frame_lengths.sum()), "samples": int(lengths.sum())}
+        return loss, stats
 
     @property
     def threshold_db(self) -> float:

@@ -69,7 +69,7 @@ def test_yaml_save_load_identical_output(tmp_path, tiny_model_config):
     assert pkg["extra"] == {"epoch": 3} and set(pkg["config"]) == set(MODEL_KEYS)
 
 
-def test_compute_loss_trains(tiny_model_config):
+def test_forward_loss_trains(tiny_model_config):
     torch.manual_seed(0)
     model = DeepClustering.from_config(tiny_model_config)
     sources = two_sources(length=2400)
@@ -78,7 +78,7 @@ def test_compute_loss_trains(tiny_model_config):
     losses = []
     for _ in range(15):
         opt.zero_grad()
-        loss = model.compute_loss(mix, sources)
+        loss = model.forward_loss({"mix": mix, "sources": sources})[0]
         loss.backward()
         opt.step()
         losses.append(loss.item())
@@ -100,7 +100,7 @@ def test_degenerate_input_stays_finite(tiny_model_config, case):
     elif case == "clipping":
         sources = (sources * 50).clamp(-1, 1)
     mix = sources.sum(1)
-    loss = model.compute_loss(mix, sources, torch.tensor([mix.shape[-1]]))
+    loss = model.forward_loss({"mix": mix, "sources": sources, "lengths": torch.tensor([mix.shape[-1]])})[0]
     loss.backward()
     assert torch.isfinite(loss)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
@@ -142,3 +142,39 @@ def test_from_config_errors():
         DeepClustering.from_config(["blstm"])
     with pytest.raises(ConfigError, match="<model config>: unknown key 'optim'"):
         DeepClustering.from_config({"optim": "adam"})
+
+
+def test_forward_loss_is_the_loss_of_the_outputs(tiny_model_config):
+    """forward_loss = the loss of forward()'s embeddings against the IBM targets, with its statistics."""
+    from dcsep.losses.abs import ibm_targets
+
+    torch.manual_seed(0)
+    model = DeepClustering.from_config(tiny_model_config)
+    src = torch.randn(2, 2, 3000)
+    lens = torch.tensor([3000, 2000])
+    loss, stats = model.forward_loss({"mix": src.sum(1), "sources": src, "lengths": lens})
+    V, spec, fl = model(src.sum(1), lens)
+    Y = ibm_targets(model.frontend.stft(src.reshape(4, -1)).abs().reshape(2, 2, *spec.shape[1:]))
+    assert torch.allclose(loss, model.loss_fn(V, Y, spec.abs(), fl))
+    assert loss.dtype == torch.float32 and loss.requires_grad and not stats["loss"].requires_grad
+    assert stats["frames"] == int(fl.sum()) and stats["samples"] == 5000
+    # without lengths: every sample counts
+    _, stats = model.forward_loss({"mix": src.sum(1), "sources": src})
+    assert stats["samples"] == 6000
+
+
+def test_forward_loss_autocasts_the_encoder_only(tiny_model_config, monkeypatch):
+    """amp_dtype: the encoder runs under autocast, the frontend and the loss outside it, in float32."""
+    torch.manual_seed(0)
+    model = DeepClustering.from_config(tiny_model_config)
+    seen = {}
+    for name in ("frontend", "encoder", "loss_fn"):
+        def hook(module, args, _name=name):
+            seen[_name] = torch.is_autocast_enabled("cpu")
+        getattr(model, name).register_forward_pre_hook(hook)
+    src = torch.randn(2, 2, 1600)
+    loss, _ = model.forward_loss({"mix": src.sum(1), "sources": src}, amp_dtype=torch.bfloat16)
+    assert seen == {"frontend": False, "encoder": True, "loss_fn": False}
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    model.forward_loss({"mix": src.sum(1), "sources": src})
+    assert seen["encoder"] is False

@@ -29,8 +29,32 @@ def check_rnn_args(num_layers: int, hidden_units: int, dropout: float) -> None:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
 
 
+def lstm_dtype(autocast_enabled: bool, autocast_dtype: torch.dtype | None) -> torch.dtype | None:
+    """The dtype the LSTM must be run in by hand under an autocast state; None: leave it to autocast.
+
+    On CUDA, autocast's wrapper for cuDNN RNNs
+    (``aten/src/ATen/cudnn/AutocastRNN.cpp``, registered for ``_cudnn_rnn``)
+    casts the input, the hidden state and the flat weights to float16
+    whatever the autocast dtype, so under bfloat16 autocast the BLSTM would
+    run forward and backward in float16, with no gradient scaler to keep
+    small gradients from underflowing. On a CPU, bfloat16 autocast hands the
+    LSTM to oneDNN in bfloat16, which fails on CPUs without such kernels.
+    Under bfloat16 autocast the LSTM therefore runs in float32 (the layers
+    around it stay in bfloat16); under float16 autocast it is left to
+    autocast (float16, with the trainer's gradient scaler).
+
+    Example:
+        >>> lstm_dtype(True, torch.bfloat16), lstm_dtype(True, torch.float16), lstm_dtype(False, torch.bfloat16)
+        (torch.float32, None, None)
+    """
+    return torch.float32 if autocast_enabled and autocast_dtype == torch.bfloat16 else None
+
+
 class BLSTMStack(nn.Module):
-    """Padding-aware stack of BLSTM layers: (B, T, D) -> (B, T, 2H)."""
+    """Padding-aware stack of BLSTM layers: (B, T, D) -> (B, T, 2H).
+
+    Under bfloat16 autocast the LSTM runs in float32 (see :func:`lstm_dtype`).
+    """
 
     def __init__(self, input_dim: int, hidden_units: int, num_layers: int, dropout: float):
         super().__init__()
@@ -46,6 +70,14 @@ class BLSTMStack(nn.Module):
         self.output_dim = 2 * hidden_units
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        dev = x.device.type
+        dtype = lstm_dtype(torch.is_autocast_enabled(dev), torch.get_autocast_dtype(dev))
+        if dtype is None:
+            return self._forward(x, lengths)
+        with torch.autocast(device_type=dev, enabled=False):
+            return self._forward(x.to(dtype), lengths)
+
+    def _forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         t = x.shape[1]
         lengths = lengths.clamp(1, t).cpu()
         if x.is_cuda:  # cuDNN runs a packed batch of mixed lengths in one fast kernel

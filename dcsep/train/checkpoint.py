@@ -1,4 +1,4 @@
-"""Training checkpoints, RNG states and model averaging.
+"""Training checkpoints and RNG states (model averaging: :mod:`dcsep.train.nbest`).
 
 A checkpoint is one torch file holding only tensors and plain containers
 (loadable with ``weights_only=True``)::
@@ -18,10 +18,16 @@ import numpy as np
 import torch
 
 from dcsep.errors import ConfigError
+from dcsep.model import MODEL_KEYS
 from dcsep.utils import atomic_torch_save, load_torch_file
 
 CHECKPOINT_FORMAT = "dcsep-train-checkpoint"
 CHECKPOINT_VERSION = 1
+#: training keys that may change between a run and its resumption without changing the result
+RESUMABLE_KEYS = (
+    "max_epochs", "patience", "num_workers", "log_interval", "save_interval_steps", "keep_nbest",
+    "nonfinite_max_consecutive", "nonfinite_max_fraction", "stats_max_utts", "init_model", "valid_batch_size",
+)
 
 
 # ---- RNG states as tensors --------------------------------------------------
@@ -81,32 +87,46 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return ckpt
 
 
-def average_state_dicts(states: list[dict]) -> dict:
-    """Element-wise mean of floating-point tensors (in float64); other entries from the first state.
+def changed_keys(path: str | Path, old: dict, new: dict) -> list[str]:
+    """The training keys of config ``new`` that differ from the checkpoint's ``old`` and change the result.
 
-    Args:
-        states: state dicts with the same keys, best first.
+    Raises:
+        ConfigError: a model key differs (a run cannot be resumed with another model).
     """
-    if not states:
-        raise ValueError("nothing to average")
-    out = {}
-    for key, ref in states[0].items():
-        if torch.is_floating_point(ref):
-            acc = torch.zeros_like(ref, dtype=torch.float64)
-            for s in states:
-                acc += s[key].to(torch.float64)
-            out[key] = (acc / len(states)).to(ref.dtype)
-        else:
-            out[key] = ref.clone()
-    return out
+    for key in MODEL_KEYS:
+        if old.get(key) != new.get(key):
+            raise ConfigError(
+                f"{path}: the checkpoint's {key} ({old.get(key)!r}) differs from the config's "
+                f"({new.get(key)!r}); a run cannot be resumed with another model"
+            )
+    return sorted(k for k in new if k not in MODEL_KEYS and k not in RESUMABLE_KEYS and old.get(k) != new[k])
 
 
-def load_model_states(paths: list[Path]) -> list[dict]:
-    """State dicts of model files written by ``DeepClustering.save``."""
-    out = []
-    for p in paths:
-        pkg = load_torch_file(p, "cpu", error=ConfigError, what="model file")
-        if not isinstance(pkg, dict) or not isinstance(pkg.get("state_dict"), dict):
-            raise ConfigError(f"{p}: not a dcsep model file (no state_dict)")
-        out.append(pkg["state_dict"])
-    return out
+# ---- what a training checkpoint holds -------------------------------------------
+def training_payload(
+    config: dict, world_size: int, model, optimizer, scheduler, scaler, rng: list, state: dict
+) -> dict:
+    """The mapping :func:`save_checkpoint` writes (``rng``: one state per process)."""
+    import dcsep
+
+    return {
+        "config": config,
+        "dcsep_version": dcsep.__version__,
+        "world_size": world_size,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else {},
+        "scaler": scaler.state_dict() if scaler is not None else {},
+        "rng": rng,
+        "state": state,
+    }
+
+
+def restore_training(ckpt: dict, model, optimizer, scheduler, scaler) -> None:
+    """Load the model, optimizer, scheduler and scaler states of a checkpoint."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt["scheduler"]:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    if scaler is not None and ckpt["scaler"]:
+        scaler.load_state_dict(ckpt["scaler"])

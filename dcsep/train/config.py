@@ -33,6 +33,7 @@ from typeguard import TypeCheckError, check_type
 from dcsep.config import check_keys, load_yaml
 from dcsep.errors import ConfigError
 from dcsep.model import MODEL_KEYS
+from dcsep.train.datasets import check_train_dataset
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -50,10 +51,6 @@ OPTIM_DEFAULTS = {"lr": 1.0e-3}
 SCHEDULER_DEFAULTS = {"plateau": {"factor": 0.5, "patience": 2}, "step": {"step_size": 10, "gamma": 0.5}, "none": {}}
 #: keys the trainer sets itself
 SCHEDULER_FIXED = {"plateau": ("mode",), "step": (), "none": ()}
-TRAIN_DATASETS = ("chunks", "dynamic_mix")
-CHUNKS_CONF_KEYS = ("max_chunks_per_utt",)
-#: keys of DynamicMixDataset set by the trainer, not by ``train_dataset_conf``
-DYNAMIC_MIX_DERIVED = ("data_dir", "chunk_samples", "seed", "fs")
 AMP_DTYPES = ("bfloat16", "float16")
 CURRICULUM_KEYS = {"epochs": int, "chunk_frames": int, "batch_size": int}
 
@@ -235,43 +232,6 @@ def _check_optim(cfg: TrainConfig, where: str) -> None:
     cfg.scheduler_conf = sconf
 
 
-def _check_dataset(cfg: TrainConfig, where: str) -> None:
-    if cfg.train_dataset not in TRAIN_DATASETS:
-        raise ConfigError(
-            f"{where}: train_dataset: unknown kind {cfg.train_dataset!r}; choose one of: {', '.join(TRAIN_DATASETS)}"
-        )
-    conf = cfg.train_dataset_conf
-    if cfg.train_dataset == "chunks":
-        check_keys(conf, CHUNKS_CONF_KEYS, f"{where}: train_dataset_conf (train_dataset 'chunks')")
-        m = conf.get("max_chunks_per_utt")
-        if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 1):
-            raise ConfigError(f"{where}: train_dataset_conf.max_chunks_per_utt must be a positive int or null, got {m!r}")
-    else:
-        for key in conf:
-            if key in DYNAMIC_MIX_DERIVED:
-                raise ConfigError(
-                    f"{where}: train_dataset_conf.{key} is set by the trainer "
-                    f"(from --train-dir, chunk_frames, seed and the model's fs) and cannot be given"
-                )
-        cls = dynamic_mix_class(where)
-        params = inspect.signature(cls.__init__).parameters
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            allowed = set(params) - {"self"} - set(DYNAMIC_MIX_DERIVED)
-            check_keys(conf, allowed, f"{where}: train_dataset_conf (train_dataset 'dynamic_mix')")
-
-
-def dynamic_mix_class(where: str = "<config>"):
-    """The DynamicMixDataset class, imported on first use."""
-    try:
-        from dcsep.data.dynamic_mix import DynamicMixDataset
-    except ImportError as e:
-        raise ConfigError(
-            f"{where}: train_dataset 'dynamic_mix' needs dcsep.data.dynamic_mix.DynamicMixDataset, "
-            f"which cannot be imported ({e})"
-        ) from None
-    return DynamicMixDataset
-
-
 def split_config(conf: dict, where: str = "<config>", check_model: bool = True) -> tuple[dict, TrainConfig]:
     """Validate a training mapping; return (model config, TrainConfig).
 
@@ -303,7 +263,7 @@ def split_config(conf: dict, where: str = "<config>", check_model: bool = True) 
                 f"{where}: batch_size {st['batch_size']} must be divisible by accum_grad ({cfg.accum_grad})"
             )
     _check_optim(cfg, where)
-    _check_dataset(cfg, where)
+    check_train_dataset(cfg.train_dataset, cfg.train_dataset_conf, where)
     if check_model:
         from dcsep.model import DeepClustering
 

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch import nn
 
 from dcsep.errors import ConfigError
 
@@ -60,6 +61,27 @@ class DistEnv:
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
+
+    # ---- the model ----------------------------------------------------------
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """``model.forward_loss`` as a module's forward (in DistributedDataParallel with several processes)."""
+        module = _LossForward(model)
+        if not self.distributed:
+            return module
+        return nn.parallel.DistributedDataParallel(
+            module, device_ids=[self.device.index] if self.device.type == "cuda" else None
+        )
+
+
+class _LossForward(nn.Module):
+    """Calls ``model.forward_loss``: DistributedDataParallel synchronises the gradients of what its forward computes."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict, amp_dtype: torch.dtype | None = None):
+        return self.model.forward_loss(batch, amp_dtype)
 
 
 def under_torchrun() -> bool:

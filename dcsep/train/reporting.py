@@ -36,6 +36,25 @@ def setup_logger(log_file: Path | None, rank: int) -> logging.Logger:
     return logger
 
 
+def log_to_files(logger: logging.Logger, level: int, message: str) -> None:
+    """Write a record to the logger's files only (e.g. an error that the caller prints to stderr)."""
+    record = logger.makeRecord(logger.name, level, __file__, 0, message, None, None)
+    for h in logger.handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(record)
+
+
+def log_summary(logger: logging.Logger, summary: dict, model_path: Path) -> None:
+    """The last line of a training log."""
+    logger.info(
+        "training summary: %d epochs, %d steps, best valid loss %.4f at epoch %d, averaged model of epochs %s: "
+        "valid loss %.4f, %d non-finite batch(es), %.2f h; %s; model: %s",
+        summary["epochs"], summary["steps"], summary["best_valid_loss"], summary["best_epoch"],
+        ",".join(map(str, summary["averaged_epochs"])), summary["averaged_valid_loss"], summary["nonfinite_batches"],
+        summary["train_hours"], summary["stop_reason"], model_path,
+    )
+
+
 def close_logger(logger: logging.Logger) -> None:
     for h in list(logger.handlers):
         logger.removeHandler(h)

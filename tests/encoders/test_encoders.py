@@ -105,3 +105,30 @@ def test_blstm_stack_of_mixed_lengths_matches_a_packed_batch():
     grads_ref = torch.autograd.grad((ref * w).sum(), [x, *stack.parameters()])
     for g, g_ref in zip(grads, grads_ref):
         torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-4)
+
+
+def test_lstm_dtype_decision():
+    from dcsep.encoders.blstm import lstm_dtype
+
+    assert lstm_dtype(True, torch.bfloat16) == torch.float32
+    assert lstm_dtype(True, torch.float16) is None  # float16 autocast: cuDNN float16 with a gradient scaler
+    assert lstm_dtype(False, torch.bfloat16) is None and lstm_dtype(False, torch.float16) is None
+
+
+@pytest.mark.parametrize("lengths", [[30, 30], [30, 17]], ids=["full", "padded"])
+def test_lstm_runs_in_float32_under_bfloat16_autocast(lengths):
+    """Without the guard, bfloat16 autocast would hand the LSTM to a lower-precision kernel (CUDA: float16)."""
+    from dcsep.encoders.blstm import BLSTMStack
+
+    torch.manual_seed(0)
+    stack = BLSTMStack(input_dim=12, hidden_units=8, num_layers=2, dropout=0.0).eval()
+    seen = []
+    stack.lstm.register_forward_hook(lambda m, args, out: seen.append((torch.is_autocast_enabled("cpu"), args[0].dtype, out[0].dtype)))
+    x, lens = torch.randn(2, 30, 12), torch.tensor(lengths)
+    ref = stack(x, lens)
+    seen.clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = stack(x, lens)
+        assert torch.is_autocast_enabled("cpu")  # the guard restores the caller's autocast state
+    assert seen and all(s == (False, torch.float32, torch.float32) for s in seen)
+    assert out.dtype == torch.float32 and torch.equal(out, ref)

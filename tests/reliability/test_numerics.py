@@ -97,7 +97,7 @@ def test_compute_loss_and_gradients_finite(case, loss, conf):
     lengths = torch.tensor([L, L - 500])
     if loss == "naive_affinity":  # (TF x TF) affinities: half the length, a quarter of the cost
         wav, sources, lengths = wav[..., : L // 2], sources[..., : L // 2], torch.tensor([L // 2, L // 2 - 250])
-    value = model.compute_loss(wav, sources, lengths)
+    value = model.forward_loss({"mix": wav, "sources": sources, "lengths": lengths})[0]
     assert torch.isfinite(value), value
     value.backward()
     for name, p in model.named_parameters():
@@ -108,7 +108,7 @@ def test_compute_loss_and_gradients_finite(case, loss, conf):
 def test_degenerate_target_loss_is_finite_alone(case):
     model = _model()
     src, mix = _case(case)
-    value = model.compute_loss(mix[None], src[None])
+    value = model.forward_loss({"mix": mix[None], "sources": src[None]})[0]
     assert torch.isfinite(value)
     if case == "all_silent":  # no active bin: nothing to learn, loss 0
         assert value == 0

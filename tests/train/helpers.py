@@ -61,5 +61,5 @@ class KillAt:
         self.step = step
 
     def __call__(self, trainer) -> None:
-        if trainer.state["global_step"] == self.step:
+        if trainer.state.global_step == self.step:
             raise self.Killed(f"killed at step {self.step}")

@@ -80,7 +80,7 @@ def test_stop_request_writes_checkpoint(data, reference, tmp_path):
     conf = dict(CONF, save_interval_steps=0)  # only the stop request writes a mid-epoch checkpoint
 
     def hook(trainer):
-        if trainer.state["global_step"] == 4:
+        if trainer.state.global_step == 4:
             trainer.request_stop()  # as SIGTERM does
 
     with pytest.raises(TrainingInterrupted, match="--resume"):

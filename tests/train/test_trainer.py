@@ -11,15 +11,9 @@ import yaml
 
 from dcsep.model import DeepClustering
 from dcsep.train import trainer as trainer_mod
-from dcsep.train.checkpoint import average_state_dicts, load_checkpoint
+from dcsep.train.checkpoint import load_checkpoint
 from dcsep.train.config import split_config
-from dcsep.train.trainer import (
-    TrainingError,
-    epoch_batches,
-    frames_to_samples,
-    loss_from_outputs,
-    shard_batches,
-)
+from dcsep.train.trainer import TrainingError
 
 from .helpers import assert_same_weights, config, make_data, model_state, train
 
@@ -82,13 +76,6 @@ def test_best_n_and_average(run4):
     assert summary["best_valid_loss"] == ranked[0]["valid_loss"]
 
 
-def test_average_state_dicts():
-    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
-    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(5)}
-    out = average_state_dicts([a, b])
-    assert torch.equal(out["w"], torch.tensor([2.0, 4.0])) and int(out["n"]) == 3
-
-
 def test_early_stopping(data, tmp_path):
     # lr 0: the validation loss never improves after epoch 1
     summary = train(data, tmp_path / "exp", config(max_epochs=10, patience=2, optim_conf={"lr": 0.0}))
@@ -104,24 +91,26 @@ def test_exp_dir_in_use(data, run4):
 
 
 class NaNLoss:
-    """Wraps loss_from_outputs to return NaN on chosen calls."""
+    """Patches DeepClustering.forward_loss (the one home of the loss) to return NaN on chosen calls."""
 
-    def __init__(self, bad_calls):
+    def __init__(self, monkeypatch, bad_calls):
         self.bad = set(bad_calls)
         self.calls = 0
-        self.orig = trainer_mod.loss_from_outputs
+        orig = DeepClustering.forward_loss
 
-    def __call__(self, model, V, *args):
-        loss = self.orig(model, V, *args)
-        self.calls += 1
-        if model.training and self.calls in self.bad:
-            return loss * float("nan")
-        return loss
+        def forward_loss(model, batch, *args, **kwargs):
+            loss, stats = orig(model, batch, *args, **kwargs)
+            self.calls += 1
+            if model.training and self.calls in self.bad:
+                loss = loss * float("nan")
+                stats = {**stats, "loss": loss.detach()}
+            return loss, stats
+
+        monkeypatch.setattr(DeepClustering, "forward_loss", forward_loss)
 
 
 def test_nonfinite_batches_are_skipped(data, tmp_path, monkeypatch):
-    nan = NaNLoss({2, 6})
-    monkeypatch.setattr(trainer_mod, "loss_from_outputs", nan)
+    NaNLoss(monkeypatch, {2, 6})
     summary = train(data, tmp_path / "exp", config(max_epochs=2, nonfinite_max_fraction=0.5))
     assert summary["nonfinite_batches"] == 2
     model = DeepClustering.load(tmp_path / "exp" / "model.pt")
@@ -131,14 +120,14 @@ def test_nonfinite_batches_are_skipped(data, tmp_path, monkeypatch):
 
 
 def test_nonfinite_consecutive_stop(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(trainer_mod, "loss_from_outputs", NaNLoss(range(1, 100)))
+    NaNLoss(monkeypatch, range(1, 100))
     conf = config(nonfinite_max_consecutive=2, nonfinite_max_fraction=1.0)
     with pytest.raises(TrainingError, match="3 consecutive batches with a non-finite loss"):
         train(data, tmp_path / "exp", conf)
 
 
 def test_nonfinite_fraction_stop(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(trainer_mod, "loss_from_outputs", NaNLoss({1, 3}))
+    NaNLoss(monkeypatch, {1, 3})
     conf = config(nonfinite_max_fraction=0.3)  # 4 steps per epoch: the second bad batch is too many
     with pytest.raises(TrainingError, match="2 of the epoch's 4 batches"):
         train(data, tmp_path / "exp", conf)
@@ -148,7 +137,7 @@ def test_curriculum_and_accum(data, tmp_path):
     seen = {}
 
     def hook(tr):
-        seen.setdefault(tr.state["epoch"], tr._train_set_chunk)
+        seen.setdefault(tr.state.epoch, tr.train_data.chunk_samples)
 
     conf = config(curriculum=[{"epochs": 1, "chunk_frames": 20}, {"epochs": 1, "chunk_frames": 60, "batch_size": 2}],
                   max_epochs=3, accum_grad=2)
@@ -181,31 +170,6 @@ def test_stats_file_is_used(data, tmp_path):
 def _write_yaml(path, conf):
     path.write_text(yaml.safe_dump(conf))
     return str(path)
-
-
-def test_frames_to_samples(tiny_model_config):
-    fe = DeepClustering.from_config(tiny_model_config).frontend
-    for frames in (1, 2, 100, 400):
-        n = frames_to_samples(fe, frames)
-        assert fe.num_frames(n) == frames and (n == 1 or fe.num_frames(n - 1) < frames)
-    assert frames_to_samples(fe, 100) == 6336
-
-
-def test_loss_from_outputs_matches_model(tiny_model_config):
-    torch.manual_seed(0)
-    model = DeepClustering.from_config(tiny_model_config)
-    src = torch.randn(2, 2, 3000)
-    lens = torch.tensor([3000, 2000])
-    V, spec, fl = model(src.sum(1), lens)
-    assert torch.allclose(loss_from_outputs(model, V, spec, fl, src), model.compute_loss(src.sum(1), src, lens))
-
-
-def test_batches_and_shards():
-    b = epoch_batches(10, 4, seed=0, epoch=1)
-    assert len(b) == 2 and len(set(b[0] + b[1])) == 8
-    assert b == epoch_batches(10, 4, seed=0, epoch=1) != epoch_batches(10, 4, seed=0, epoch=2)
-    shards = [shard_batches(b, r, 2, 2) for r in range(2)]
-    assert shards[0][0] == [[b[0][0]], [b[0][1]]] and shards[1][0] == [[b[0][2]], [b[0][3]]]
 
 
 def _single_speaker_dir(corpus, out):
