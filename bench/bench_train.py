@@ -1,8 +1,9 @@
 """Training throughput: frames/s and audio hours per wall hour for whole training steps.
 
-A step is what ``dcsep-train`` does per batch: forward (autocast with
-``--amp`` on CUDA), the float32 low-rank affinity loss with its IBM targets
-and silence weights, backward, gradient clipping and an Adam update. Data are
+A step is what ``dcsep-train`` does per batch: ``DeepClustering.forward_loss``
+(the encoder under autocast with ``--amp`` on CUDA; the float32 low-rank
+affinity loss with its IBM targets and silence weights), backward, gradient
+clipping and an Adam update. Data are
 synthetic random two-speaker chunks in memory, so the figures exclude data
 loading. A few warm-up steps, then timed steps.
 
@@ -42,11 +43,12 @@ def synthetic_batch(batch: int, num_samples: int, num_spk: int, fs: int, gen):
     return src.sum(1), src
 
 
-def run_case(model_conf: dict, batch: int, chunk_frames: int, device: str, amp: bool, warmup: int, steps: int) -> dict:
+def run_case(model_conf: dict, batch: int, chunk_frames: int, device: str, amp: bool, warmup: int, steps: int,
+             amp_dtype: str = "bfloat16") -> dict:
     import torch
 
     from dcsep.model import DeepClustering
-    from dcsep.train.trainer import frames_to_samples, loss_from_outputs
+    from dcsep.train.sampling import frames_to_samples
 
     torch.manual_seed(0)
     model = DeepClustering.from_config(model_conf).to(device)
@@ -62,11 +64,20 @@ def run_case(model_conf: dict, batch: int, chunk_frames: int, device: str, amp: 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
 
+    batch_ = {"mix": mix, "sources": src, "lengths": lens}
+    dtype = getattr(torch, amp_dtype) if use_amp else None
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-            V, spec, fl = model(mix, lens)
-        loss = loss_from_outputs(model, V, spec, fl, src)
+        loss, _ = model.forward_loss(batch_, dtype)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            scaler.step(opt)
+            scaler.update()
+            return loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()

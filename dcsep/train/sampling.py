@@ -15,10 +15,10 @@ from dcsep.errors import ConfigError
 
 
 def frames_to_samples(frontend, frames: int) -> int:
-    """The shortest number of samples that gives ``frames`` frames."""
-    hop = getattr(frontend, "hop_length", None)
+    """The shortest number of samples that gives ``frames`` frames (``frontend``: a :class:`Frontend`)."""
+    hop = frontend.hop_length
     if not isinstance(hop, int) or hop < 1:
-        raise ConfigError(f"frontend {type(frontend).__name__} has no hop_length; cannot convert frames to samples")
+        raise ConfigError(f"frontend {type(frontend).__name__}: hop_length must be a positive int, got {hop!r}")
     n = max(1, frames * hop)
     while n - hop >= 1 and frontend.num_frames(n - hop) >= frames:
         n -= hop

@@ -174,8 +174,8 @@ class Trainer:
             self._init_weights()
         self.model.to(env.device)
         if not have_ckpt:  # the statistics were set on rank 0 only
-            env.broadcast_(self.model.frontend.mean)
-            env.broadcast_(self.model.frontend.std)
+            for t in self.model.frontend.get_stats():
+                env.broadcast_(t)
         self.ddp_model = env.wrap(self.model)  # model.forward_loss, data-parallel
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(cfg, self.params)
@@ -227,7 +227,7 @@ class Trainer:
             mean, std = load_stats(self.stats_path, fe.num_bins)
             fe.set_stats(mean, std)
             self.log.info("feature statistics from %s", self.stats_path)
-        elif not cfg.init_model and self.env.is_main:
+        elif not cfg.init_model and fe.needs_stats and self.env.is_main:
             wavs, what = self.train_data.stats_waveforms(cfg.stats_max_utts, self._first_chunk())
             self.log.info("computing feature statistics from %s (pass --stats to reuse a file)", what)
             fe.set_stats(*fe.compute_stats(wavs))

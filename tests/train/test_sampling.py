@@ -19,11 +19,10 @@ def test_frames_to_samples(tiny_model_config):
 def test_frames_to_samples_needs_a_hop(tiny_model_config):
     from dcsep.errors import ConfigError
 
-    class NoHop:
-        pass
-
-    with pytest.raises(ConfigError, match="NoHop has no hop_length"):
-        frames_to_samples(NoHop(), 10)
+    fe = DeepClustering.from_config(tiny_model_config).frontend
+    fe.hop_length = 0
+    with pytest.raises(ConfigError, match="STFTFrontend: hop_length must be a positive int, got 0"):
+        frames_to_samples(fe, 10)
 
 
 def test_batches_and_shards():
