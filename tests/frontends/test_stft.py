@@ -260,3 +260,35 @@ def test_compute_stats_for_utterance_norms_are_of_the_centred_log_magnitude():
     torch.testing.assert_close(mean, torch.zeros(129), atol=1e-5, rtol=0)
     glob_std = STFTFrontend().compute_stats(wavs)[1]
     assert (std < glob_std).all()  # the level difference between the two is not in the spread
+
+
+@pytest.mark.parametrize("norm, invariant", [("utterance_mean", True), ("utterance_meanvar", True), ("global", False)])
+def test_separation_does_not_depend_on_the_input_level(norm, invariant):
+    """With a per-utterance norm the masks, hence the SI-SDR of the separated sources, do not change
+    with the input level (-30, -10, +6 dB), through the whole Separator path, long-input chunking included."""
+    from dcsep.metrics import si_sdr
+    from dcsep.model import DeepClustering
+    from dcsep.separate import Separator
+
+    torch.manual_seed(0)
+    model = DeepClustering.from_config({
+        "frontend_conf": {"norm": norm},
+        "encoder": "blstm",
+        "encoder_conf": {"num_layers": 1, "hidden_units": 16, "embed_dim": 8},
+        "clusterer": "soft_kmeans",
+    })
+    model.frontend.set_stats(torch.full((129,), -2.0), torch.full((129,), 1.5))
+    a, b = _speechlike(12000, 0)[0], _speechlike(12000, 1)[0]
+    mix = (a + torch.roll(b, 3000)).numpy()
+    refs = np.stack([a.numpy(), torch.roll(b, 3000).numpy()])
+    for chunk_frames in (1000, 60):  # whole utterance; chunks of 60 frames (188 frames in all)
+        sep = Separator(model, device="cpu", chunk_frames=chunk_frames, overlap_frames=10)
+        base = si_sdr(refs, sep.separate(mix))
+        changes = []
+        for gain_db in (-30.0, -10.0, 6.0):
+            est = sep.separate((mix * 10 ** (gain_db / 20)).astype(np.float32))
+            changes.append(np.abs(si_sdr(refs, est) - base).max())
+        if invariant:
+            assert max(changes) < 0.2, changes
+        else:
+            assert max(changes) > 0.2, changes

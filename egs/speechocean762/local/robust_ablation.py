@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Score several models on the same mixtures and report paired SI-SDRi differences.
+
+The robust-training ablation (docs/results.md, "Robust training"): every arm
+(a model file, or ``ibm``: the ideal binary mask with the first model's
+STFT) separates every mixture of every set with ``Separator.separate`` (one
+mixture at a time, the model's default clusterer, the set's own number of
+speakers), and each mixture's SI-SDRi (mean over its sources, permutation
+invariant) goes to ``<out>/<arm>/<set>.tsv``. A set named ``NAME@G`` is
+the set ``NAME`` with every mixture scaled by G dB (SI-SDRi is scale
+invariant, so a change is the model's sensitivity to the input level).
+
+``<out>/summary.md`` gets the mean SI-SDRi of each arm and set and, for each
+arm, its paired difference against ``--reference`` over the same mixtures:
+mean +- standard error (std / sqrt(n)). Finished TSVs are kept: a rerun only
+scores what is missing.
+
+    python local/robust_ablation.py --out exp/robust_ablation --reference released \\
+        --arm released=exp/dc_attractor/model.pt --arm control=exp/dc_robust_control/model.pt \\
+        --set cv=data/full/cv_sub200 --set tt=data/full/tt_sub200
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dcsep.data.audio import load_audio
+from dcsep.data.datadir import read_scp
+from dcsep.errors import DcsepError
+from dcsep.metrics import si_sdr, si_sdr_pit
+from dcsep.oracle import oracle_separate
+from dcsep.separate import Separator, load_model_package
+from dcsep.utils import atomic_write_text, cpu_description
+
+
+def parse_pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for it in items:
+        name, sep, value = it.partition("=")
+        if not sep or not name or not value:
+            raise SystemExit(f"robust_ablation.py: --{what} NAME=VALUE, got {it!r}")
+        out[name] = value
+    return out
+
+
+def load_set(data_dir: Path) -> list[tuple[str, str, list[str]]]:
+    """(utt, mixture path, [source paths]) of a Kaldi-style mixture dir."""
+    wav = read_scp(data_dir / "wav.scp")
+    spks = []
+    c = 1
+    while (data_dir / f"spk{c}.scp").is_file():
+        spks.append(read_scp(data_dir / f"spk{c}.scp"))
+        c += 1
+    if not spks:
+        raise SystemExit(f"robust_ablation.py: {data_dir}: no spk1.scp")
+    return [(u, wav[u], [s[u] for s in spks]) for u in sorted(wav)]
+
+
+def score_arm_set(arm: str, model: str, set_dir: Path, gain_db: float, out: Path, fe_model: str, fs: int) -> None:
+    if out.is_file():
+        return
+    items = load_set(set_dir)
+    sep = None if arm == "ibm" else Separator.from_pretrained(model, device="cpu")
+    fe = load_model_package(fe_model)[0].frontend if arm == "ibm" else None
+    rows, t0 = [], time.monotonic()
+    for k, (utt, mix_path, src_paths) in enumerate(items, 1):
+        mix = load_audio(mix_path, fs=fs, name=utt)[0].astype(np.float64)
+        refs = np.stack([load_audio(p, fs=fs, name=utt)[0] for p in src_paths]).astype(np.float64)
+        x = (mix * 10 ** (gain_db / 20)).astype(np.float32)
+        if sep is None:
+            est = oracle_separate(x, refs.astype(np.float32), fe, "ibm")
+        else:
+            est = sep.separate(x, num_spk=len(src_paths))
+        vals, _ = si_sdr_pit(refs, est.astype(np.float64))
+        base = si_sdr(refs, np.broadcast_to(mix, refs.shape))
+        rows.append((utt, float(np.mean(vals - base))))
+        if k % 50 == 0:
+            print(f"{arm} {out.stem}: {k}/{len(items)} ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, "utt\tSI-SDRi\n" + "".join(f"{u}\t{v:.4f}\n" for u, v in rows))
+
+
+def read_tsv(path: Path) -> dict[str, float]:
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as f:
+        return {r["utt"]: float(r["SI-SDRi"]) for r in csv.DictReader(f, delimiter="\t")}
+
+
+def paired(a: dict[str, float], b: dict[str, float]) -> str:
+    common = sorted(a.keys() & b.keys())
+    if len(common) < 2:
+        return "-"
+    d = np.array([a[u] - b[u] for u in common])
+    return f"{d.mean():+.2f} +- {d.std(ddof=1) / math.sqrt(len(d)):.2f}"
+
+
+def summary(out: Path, arms: dict[str, str], sets: dict[str, str], reference: str, command: str) -> str:
+    names = list(sets)
+    scores = {(a, s): read_tsv(out / a / f"{s}.tsv") for a in arms for s in names}
+    counts = {s: max((len(scores[a, s]) for a in arms), default=0) for s in names}
+    head = "| arm | " + " | ".join(f"{s} ({counts[s]})" for s in names) + " |"
+    rule = "| --- |" + " ---: |" * len(names)
+    lines = ["## Mean SI-SDRi (dB)", "", head, rule]
+    for a in arms:
+        cells = [f"{np.mean(list(scores[a, s].values())):.2f}" if scores[a, s] else "-" for s in names]
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    lines += ["", f"## Paired SI-SDRi difference against `{reference}` (dB, mean +- standard error)", "", head, rule]
+    for a in arms:
+        if a in (reference, "ibm"):
+            continue
+        lines.append(f"| {a} | " + " | ".join(paired(scores[a, s], scores[reference, s]) for s in names) + " |")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines += ["", f"Arms: " + "; ".join(f"`{a}` = `{p}`" for a, p in arms.items()) + ".",
+              "Sets: " + "; ".join(f"`{s}` = `{p}`" for s, p in sets.items()) + ".",
+              f"Machine: {cpu_description()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s); {when}.",
+              f"Command: `{command}`", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--arm", action="append", default=[], help="NAME=MODEL (a model file or dir), or ibm=ibm")
+    p.add_argument("--set", action="append", default=[], help="NAME=DATA_DIR, NAME@GAIN_DB=DATA_DIR")
+    p.add_argument("--reference", required=True, help="the arm the paired differences are taken against")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--summary-only", action="store_true", help="write summary.md from the TSVs there are")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    arms, sets = parse_pairs(args.arm, "arm"), parse_pairs(args.set, "set")
+    if args.reference not in arms:
+        raise SystemExit(f"robust_ablation.py: --reference {args.reference!r} is not among the arms")
+    models = [m for a, m in arms.items() if a != "ibm"]
+    if not models:
+        raise SystemExit("robust_ablation.py: at least one model arm")
+    command = "python local/robust_ablation.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    try:
+        fs = load_model_package(models[0])[0].fs
+        if not args.summary_only:
+            for s, d in sets.items():
+                gain = float(s.split("@", 1)[1]) if "@" in s else 0.0
+                for a, m in arms.items():
+                    score_arm_set(a, m, Path(d), gain, args.out / a / f"{s}.tsv", models[0], fs)
+                    print(f"done: {a} {s}", file=sys.stderr, flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        text = summary(args.out, arms, sets, args.reference, command)
+        atomic_write_text(args.out / "summary.md", text)
+        print(text)
+    except DcsepError as e:
+        print(f"robust_ablation.py: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
