@@ -12,8 +12,8 @@ invariant, so a change is the model's sensitivity to the input level).
 
 ``<out>/summary.md`` gets the mean SI-SDRi of each arm and set and, for each
 arm, its paired difference against ``--reference`` over the same mixtures:
-mean +- standard error (std / sqrt(n)). Finished TSVs are kept: a rerun only
-scores what is missing.
+mean +- standard error (std / sqrt(n)). Scores are written as they come
+(``<set>.tsv.part`` until the set is done): a rerun only scores what is missing.
 
     python local/robust_ablation.py --out exp/robust_ablation --reference released \\
         --arm released=exp/dc_attractor/model.pt --arm control=exp/dc_robust_control/model.pt \\
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from dcsep.data.audio import load_audio
-from dcsep.data.datadir import read_scp
+from dcsep.data.datadir import DataDir
 from dcsep.errors import DcsepError
 from dcsep.metrics import si_sdr, si_sdr_pit
 from dcsep.oracle import oracle_separate
@@ -54,39 +54,43 @@ def parse_pairs(items: list[str], what: str) -> dict[str, str]:
 
 def load_set(data_dir: Path) -> list[tuple[str, str, list[str]]]:
     """(utt, mixture path, [source paths]) of a Kaldi-style mixture dir."""
-    wav = read_scp(data_dir / "wav.scp")
-    spks = []
-    c = 1
-    while (data_dir / f"spk{c}.scp").is_file():
-        spks.append(read_scp(data_dir / f"spk{c}.scp"))
-        c += 1
-    if not spks:
-        raise SystemExit(f"robust_ablation.py: {data_dir}: no spk1.scp")
-    return [(u, wav[u], [s[u] for s in spks]) for u in sorted(wav)]
+    d = DataDir.load(data_dir, require_sources=True)
+    return [(u, d.wav[u], [s[u] for s in d.spk]) for u in sorted(d.wav)]
 
 
 def score_arm_set(arm: str, model: str, set_dir: Path, gain_db: float, out: Path, fe_model: str, fs: int) -> None:
+    """Score one arm on one set into ``out`` (rows go to ``out``.part as they come; a rerun goes on from there)."""
     if out.is_file():
         return
     items = load_set(set_dir)
+    part = out.with_name(out.name + ".part")
+    done = read_tsv(part)
     sep = None if arm == "ibm" else Separator.from_pretrained(model, device="cpu")
     fe = load_model_package(fe_model)[0].frontend if arm == "ibm" else None
-    rows, t0 = [], time.monotonic()
-    for k, (utt, mix_path, src_paths) in enumerate(items, 1):
-        mix = load_audio(mix_path, fs=fs, name=utt)[0].astype(np.float64)
-        refs = np.stack([load_audio(p, fs=fs, name=utt)[0] for p in src_paths]).astype(np.float64)
-        x = (mix * 10 ** (gain_db / 20)).astype(np.float32)
-        if sep is None:
-            est = oracle_separate(x, refs.astype(np.float32), fe, "ibm")
-        else:
-            est = sep.separate(x, num_spk=len(src_paths))
-        vals, _ = si_sdr_pit(refs, est.astype(np.float64))
-        base = si_sdr(refs, np.broadcast_to(mix, refs.shape))
-        rows.append((utt, float(np.mean(vals - base))))
-        if k % 50 == 0:
-            print(f"{arm} {out.stem}: {k}/{len(items)} ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, "utt\tSI-SDRi\n" + "".join(f"{u}\t{v:.4f}\n" for u, v in rows))
+    if not part.is_file():
+        part.write_text("utt\tSI-SDRi\n", encoding="utf-8")
+    t0 = time.monotonic()
+    with part.open("a", encoding="utf-8") as f:
+        for k, (utt, mix_path, src_paths) in enumerate(items, 1):
+            if utt in done:
+                continue
+            mix = load_audio(mix_path, fs=fs, name=utt)[0].astype(np.float64)
+            refs = np.stack([load_audio(p, fs=fs, name=utt)[0] for p in src_paths]).astype(np.float64)
+            x = (mix * 10 ** (gain_db / 20)).astype(np.float32)
+            if sep is None:
+                est = oracle_separate(x, refs.astype(np.float32), fe, "ibm")
+            else:
+                est = sep.separate(x, num_spk=len(src_paths))
+            vals, _ = si_sdr_pit(refs, est.astype(np.float64))
+            base = si_sdr(refs, np.broadcast_to(mix, refs.shape))
+            done[utt] = float(np.mean(vals - base))
+            f.write(f"{utt}\t{done[utt]:.4f}\n")
+            f.flush()
+            if k % 25 == 0:
+                print(f"{arm} {out.stem}: {k}/{len(items)} ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+    atomic_write_text(out, "utt\tSI-SDRi\n" + "".join(f"{u}\t{done[u]:.4f}\n" for u, _, _ in items))
+    part.unlink()
 
 
 def read_tsv(path: Path) -> dict[str, float]:
