@@ -107,3 +107,40 @@ class DataDir:
         """An optional two-column file (utt2spk, utt2category, ...), {} if absent."""
         p = self.path / name
         return read_scp(p, allow_empty=True) if p.is_file() else {}
+
+
+def write_speaker_datadir(
+    directory: str | Path, wav: dict[str, str], utt2spk: dict[str, str], extra: dict[str, dict[str, str]]
+) -> Path:
+    """Write a data dir of single-speaker utterances: ``wav.scp``, ``utt2spk``, ``spk2utt`` and ``extra``.
+
+    Args:
+        directory: the data dir (created).
+        wav: utt -> audio file.
+        utt2spk: utt -> speaker.
+        extra: file name -> {key: value}, written in that order (``utt2dur``, ``spk2gender``, ...).
+
+    Returns:
+        ``directory`` as a Path.
+    """
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    write_scp(d / "wav.scp", wav)
+    write_scp(d / "utt2spk", utt2spk)
+    spk2utt: dict[str, list[str]] = {}
+    for u in sorted(utt2spk):
+        spk2utt.setdefault(utt2spk[u], []).append(u)
+    write_scp(d / "spk2utt", {k: " ".join(v) for k, v in spk2utt.items()})
+    for name, table in extra.items():
+        write_scp(d / name, table)
+    return d
+
+
+def category_label(labels: list[str] | tuple[str, ...], order: list[str] | tuple[str, ...], sep: str = "+") -> str:
+    """The group of a mixture from its sources' labels: sorted by ``order``, joined by ``sep``.
+
+    Example:
+        >>> category_label(["m", "f"], ["f", "m"]), category_label(["high", "low"], ["low", "high"], "-")
+        ('f+m', 'low-high')
+    """
+    return sep.join(sorted(labels, key=lambda v: (order.index(v) if v in order else len(order), v)))

@@ -23,9 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 import zipfile
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Sequence
@@ -33,7 +31,9 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
+from dcsep.data.download import fetch
 from dcsep.data.mixing import MixSpec, create_mixtures, resample, write_mixture_datadir
+from dcsep.data.mixlist import MixLine, list_name, read_mix_list, utt_stem  # noqa: F401  (re-exported)
 from dcsep.errors import DataError
 
 MIX_LISTS_URL = "http://www.merl.com/demos/deep-clustering/create-speaker-mixtures.zip"
@@ -42,62 +42,8 @@ AUDIO_SUFFIXES = (".wv1", ".wav", ".sph", ".flac")
 
 
 # ---- mix lists ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class ListEntry:
-    """One line of a mix list: C relative source paths and their gains (as written)."""
-
-    paths: tuple[str, ...]
-    gains: tuple[str, ...]
-    line: int
-
-    @property
-    def utt_ids(self) -> tuple[str, ...]:
-        return tuple(_stem(p) for p in self.paths)
-
-    @property
-    def name(self) -> str:
-        """The mixture id of the original scripts: ``<utt1>_<g1>_<utt2>_<g2>[...]``."""
-        return "_".join(f"{u}_{g}" for u, g in zip(self.utt_ids, self.gains))
-
-
-def _stem(path: str) -> str:
-    name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    return name.rsplit(".", 1)[0] if "." in name else name
-
-
-def list_name(num_spk: int, split: str) -> str:
-    return f"mix_{num_spk}_spk_{split}.txt"
-
-
-def read_mix_list(path: str | Path, num_spk: int) -> list[ListEntry]:
-    """Parse a mix list; errors name the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: mix list not found")
-    out = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a text file ({e})") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) != 2 * num_spk:
-            raise DataError(
-                f"{path}:{lineno}: expected {2 * num_spk} fields (path gain x {num_spk}), got {len(fields)}"
-            )
-        paths, gains = tuple(fields[0::2]), tuple(fields[1::2])
-        for g in gains:
-            try:
-                if not np.isfinite(float(g)):
-                    raise ValueError
-            except ValueError:
-                raise DataError(f"{path}:{lineno}: gain {g!r} is not a finite number") from None
-        out.append(ListEntry(paths, gains, lineno))
-    if not out:
-        raise DataError(f"{path}: empty mix list")
-    return out
+ListEntry = MixLine  # one line of a mix list (the name of earlier releases)
+_stem = utt_stem
 
 
 def fetch_mix_lists(dest: str | Path, source: str | Path | None = None, num_spk: int = 2) -> Path:
@@ -132,17 +78,13 @@ def fetch_mix_lists(dest: str | Path, source: str | Path | None = None, num_spk:
     zpath = dest / "create-speaker-mixtures.zip"
     if not zpath.is_file():
         print(f"downloading {MIX_LISTS_URL} -> {zpath}", file=sys.stderr)
-        tmp = zpath.with_suffix(".zip.part")
         try:
-            with urllib.request.urlopen(MIX_LISTS_URL, timeout=60) as r, open(tmp, "wb") as f:
-                shutil.copyfileobj(r, f)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
+            fetch(MIX_LISTS_URL, zpath)
+        except DataError as e:
             raise DataError(
-                f"cannot download the mix lists from {MIX_LISTS_URL}: {e}; download it elsewhere and "
+                f"cannot download the mix lists ({e}); download {MIX_LISTS_URL} elsewhere and "
                 "pass the zip file (or a dir with the mix_*_spk_*.txt files) as the mix-lists option"
             ) from None
-        os.replace(tmp, zpath)
     _extract_lists(zpath, dest, names)
     return dest
 
