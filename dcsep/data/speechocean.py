@@ -43,7 +43,6 @@ missing is looked up with the other extensions. All audio is resampled to
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -337,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m dcsep.data.speechocean --corpus-dir DIR --out-dir data [--config ...] [--mix-lists DIR]``."""
     import argparse
 
-    from dcsep.errors import DcsepError
+    from dcsep.data.corpus_cli import run_prepare
 
     p = argparse.ArgumentParser(
         prog="python -m dcsep.data.speechocean",
@@ -353,26 +352,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--url", default=OPENSLR_URL, help=f"download base URL (default: {OPENSLR_URL})")
     p.add_argument("--download-only", action="store_true", help="download and extract, print the corpus root, stop")
     args = p.parse_args(argv)
-    try:
+
+    def run() -> None:
         if args.download_only:
-            root = download_speechocean762(args.download_dir or Path(args.out_dir) / "downloads", url=args.url)
-            print(root)
-            return 0
+            print(download_speechocean762(args.download_dir or Path(args.out_dir) / "downloads", url=args.url))
+            return
         cfg = SpeechoceanConfig.from_yaml(args.config) if args.config else SpeechoceanConfig()
         prepare_speechocean762(
-            args.corpus_dir,
-            args.out_dir,
-            cfg,
-            mix_lists=args.mix_lists,
-            allow_partial=args.allow_partial,
-            nj=max(1, args.nj),
-            download_dir=args.download_dir,
-            url=args.url,
-        )
-    except DcsepError as e:
-        print(f"{p.prog}: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+            args.corpus_dir, args.out_dir, cfg, mix_lists=args.mix_lists, allow_partial=args.allow_partial,
+            nj=max(1, args.nj), download_dir=args.download_dir, url=args.url,
+        )  # fmt: skip
+
+    return run_prepare(p.prog, run, summary=False)
 
 
 if __name__ == "__main__":

@@ -318,9 +318,8 @@ def _manifest_key(config: TTSMixConfig) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m dcsep.data.tts --config conf/data_small.yaml --audio-dir DIR --data-dir DIR``."""
     import argparse
-    import sys
 
-    from dcsep.errors import DcsepError
+    from dcsep.data.corpus_cli import run_prepare
 
     p = argparse.ArgumentParser(prog="python -m dcsep.data.tts", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", help="corpus YAML (see TTSMixConfig); default: built-in small size")
@@ -329,18 +328,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--nj", type=int, default=1, help="parallel processes")
     p.add_argument("--seed", type=int, help="override the config's seed")
     args = p.parse_args(argv)
-    try:
+
+    def run() -> dict[str, Path]:
         cfg = TTSMixConfig.from_yaml(args.config) if args.config else TTSMixConfig()
         if args.seed is not None:
             cfg.seed = args.seed
-        dirs = prepare_tts_mix(cfg, args.audio_dir, args.data_dir, nj=max(1, args.nj))
-    except DcsepError as e:
-        print(f"{p.prog}: error: {e}", file=sys.stderr)
-        return 1
-    for name, path in dirs.items():
-        n = sum(1 for _ in open(path / "wav.scp", encoding="utf-8"))
-        print(f"{name}: {n} mixtures in {path}", file=sys.stderr)
-    return 0
+        return prepare_tts_mix(cfg, args.audio_dir, args.data_dir, nj=max(1, args.nj))
+
+    return run_prepare(p.prog, run)
 
 
 if __name__ == "__main__":

@@ -488,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m dcsep.data.wsj0mix --wsj0 DIR --out DIR --data-dir DIR [--num-spk 2] ...``."""
     import argparse
 
-    from dcsep.errors import DcsepError
+    from dcsep.data.corpus_cli import run_prepare
 
     p = argparse.ArgumentParser(prog="python -m dcsep.data.wsj0mix", description="Build wsj0-2mix / wsj0-3mix.")
     p.add_argument("--wsj0", required=True, help="WSJ0 dir (holding wsj0/si_tr_s, ...)")
@@ -505,19 +505,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--spk2gender", help="speaker genders (WSJ0 spkrinfo.txt or Kaldi spk2gender)")
     p.add_argument("--max-mixtures", type=int, help="only the first N lines of each list")
     args = p.parse_args(argv)
-    try:
-        dirs = prepare_wsj0_mix(
-            args.wsj0, args.out, args.data_dir, num_spk=args.num_spk, mix_lists=args.mix_lists,
-            fs=args.fs, mode=args.mode, nj=max(1, args.nj), splits=[s for s in args.splits.split(",") if s],
-            levels=args.levels, sph2pipe=args.sph2pipe, spk2gender=args.spk2gender, max_mixtures=args.max_mixtures,
-        )  # fmt: skip
-    except DcsepError as e:
-        print(f"{p.prog}: error: {e}", file=sys.stderr)
-        return 1
-    for split, d in dirs.items():
-        n = sum(1 for _ in open(d / "wav.scp", encoding="utf-8"))
-        print(f"{split}: {n} mixtures in {d}", file=sys.stderr)
-    return 0
+    return run_prepare(p.prog, lambda: prepare_wsj0_mix(
+        args.wsj0, args.out, args.data_dir, num_spk=args.num_spk, mix_lists=args.mix_lists,
+        fs=args.fs, mode=args.mode, nj=max(1, args.nj), splits=[s for s in args.splits.split(",") if s],
+        levels=args.levels, sph2pipe=args.sph2pipe, spk2gender=args.spk2gender, max_mixtures=args.max_mixtures,
+    ))  # fmt: skip
 
 
 if __name__ == "__main__":

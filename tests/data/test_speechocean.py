@@ -14,71 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import harmonic_voice
 
 from dcsep.data import speechocean as so
 from dcsep.data.datadir import DataDir, read_scp
-from dcsep.data.speechocean import (
-    MixLists,
-    SpeechoceanConfig,
-    check_lists,
-    download_speechocean762,
-    draw_lists,
-    prepare_speechocean762,
-    read_mix_list,
-    scan_corpus,
-)
-from dcsep.errors import ConfigError, DataError
+from dcsep.data.speechocean import SpeechoceanConfig, download_speechocean762, prepare_speechocean762, scan_corpus
+from dcsep.errors import DataError
 
-# 8 train-half speakers (2 per gender x age cell), 6 test-half speakers
-TRAIN_SPK = [("1001", "f", 8), ("1002", "f", 9), ("1003", "f", 25), ("1004", "f", 30),
-             ("1005", "m", 7), ("1006", "m", 11), ("1007", "m", 22), ("1008", "m", 35)]
-TEST_SPK = [("2001", "f", 6), ("2002", "f", 27), ("2003", "m", 10), ("2004", "m", 40),
-            ("2005", "f", 21), ("2006", "m", 8)]
-UTTS_PER_SPK = 4  # listed in wav.scp
-ORPHAN_SPK = {"1001", "1007", "2002"}  # one extra audio file without a wav.scp line
-
-MICRO = {
-    "cv_speakers": 2,
-    "closed_utts_per_spk": 1,
-    "mixtures": {2: {"tr": 8, "cv": 2, "tt_closed": 3, "tt": 4}, 3: {"tt": 2}},
-}
-
-
-def make_fake_corpus(root: Path, layout: str = "official", seed: int = 0) -> Path:
-    """A speechocean762-shaped corpus: official (16 kHz .WAV) or copy (8 kHz .flac) layout."""
-    rng = np.random.default_rng(seed)
-    fs, ext = (16000, ".WAV") if layout == "official" else (8000, ".flac")
-    for split, spks in (("train", TRAIN_SPK), ("test", TEST_SPK)):
-        d = root / split
-        d.mkdir(parents=True)
-        wav, u2s, text = [], [], []
-        for spk, g, age in spks:
-            f0 = (220 if g == "f" else 120) * (1.3 if age < 18 else 1.0)
-            n = UTTS_PER_SPK + (1 if spk in ORPHAN_SPK else 0)
-            for k in range(n):
-                utt = f"0{spk}{k + 1:04d}"
-                rel = f"WAVE/SPEAKER{spk}/{utt}.WAV"
-                path = root / f"WAVE/SPEAKER{spk}/{utt}{ext}"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                x = harmonic_voice(rng, f0 * rng.uniform(0.95, 1.05), rng.uniform(0.8, 1.3), fs)
-                sf.write(path, x, fs, subtype="PCM_16", format="WAV" if ext == ".WAV" else "FLAC")
-                if k < UTTS_PER_SPK:
-                    wav.append(f"{utt}\t{rel}\n")
-                    u2s.append(f"{utt} {spk}\n")
-                    text.append(f"{utt}\tWORD {k}\n")
-        (d / "wav.scp").write_text("".join(wav))
-        (d / "utt2spk").write_text("".join(u2s))
-        (d / "text").write_text("".join(text))
-        (d / "spk2gender").write_text("".join(f"{s}\t{g}\n" for s, g, _ in spks))
-        (d / "spk2age").write_text("".join(f"{s}\t{a}\n" for s, _, a in spks))
-    return root
-
-
-@pytest.fixture(scope="module")
-def corpora(tmp_path_factory):
-    base = tmp_path_factory.mktemp("so762")
-    return {lay: make_fake_corpus(base / lay, lay) for lay in ("official", "flac")}
+from .speechocean_fake import MICRO, ORPHAN_SPK, TEST_SPK, UTTS_PER_SPK, corpora  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
@@ -93,121 +35,6 @@ def _speakers(d: Path) -> set[str]:
     if (d / "utt2spks").is_file():
         return {s for v in read_scp(d / "utt2spks").values() for s in v.split()}
     return set(read_scp(d / "utt2spk").values())
-
-
-# ---- reading the corpus --------------------------------------------------------------
-@pytest.mark.parametrize("layout", ["official", "flac"])
-def test_scan_finds_listed_and_orphan_utterances(corpora, layout):
-    c = scan_corpus(corpora[layout], strict=False)
-    assert len(c.utts) == (len(TRAIN_SPK) + len(TEST_SPK)) * UTTS_PER_SPK + len(ORPHAN_SPK)
-    orphans = [u for u in c.utts.values() if not u.listed]
-    assert sorted(u.spk for u in orphans) == sorted(ORPHAN_SPK)
-    for u in orphans:
-        assert u.split == ("train" if u.spk.startswith("1") else "test")
-        assert u.rel == f"WAVE/SPEAKER{u.spk}/{u.utt}.WAV" and Path(u.path).is_file()
-    ext = ".WAV" if layout == "official" else ".flac"
-    assert all(u.path.endswith(ext) for u in c.utts.values())
-    assert c.age_group("1001", 18) == "child" and c.age_group("1003", 18) == "adult"
-
-
-def test_scan_accepts_the_parent_of_the_corpus(corpora, tmp_path):
-    c = scan_corpus(corpora["flac"].parent, strict=False)
-    assert c.root == corpora["flac"].absolute()
-
-
-def test_scan_strict_counts_and_input_errors(corpora, tmp_path):
-    with pytest.raises(DataError, match=r"train: 32 utterances of 8 speakers found, the full corpus has 2500 of 125; "
-                                        r"pass allow_partial"):
-        scan_corpus(corpora["flac"], strict=True)
-    with pytest.raises(DataError, match="corpus dir not found"):
-        scan_corpus(tmp_path / "nope")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"not a speechocean762 corpus: missing train/, test/, WAVE/"):
-        scan_corpus(tmp_path / "empty")
-    broken = shutil.copytree(corpora["flac"], tmp_path / "broken")
-    (broken / "test" / "spk2age").unlink()
-    with pytest.raises(DataError, match=r"test/spk2age: file not found"):
-        scan_corpus(broken, strict=False)
-
-
-def test_scan_reports_listed_utterances_without_audio(corpora, tmp_path):
-    broken = shutil.copytree(corpora["official"], tmp_path / "c")
-    (broken / "WAVE/SPEAKER1002/010020003.WAV").unlink()
-    with pytest.raises(DataError, match=r"train/wav.scp: 1 of 32 listed utterances have no audio file .* "
-                                        r"e\.g\. WAVE/SPEAKER1002/010020003\.WAV"):
-        scan_corpus(broken, strict=True)
-    c = scan_corpus(broken, strict=False)  # partial: skipped with a warning
-    assert "010020003" not in c.utts
-
-
-def test_scan_rejects_bad_metadata(corpora, tmp_path):
-    broken = shutil.copytree(corpora["flac"], tmp_path / "c")
-    (broken / "train" / "spk2gender").write_text("1001 x\n")
-    with pytest.raises(DataError, match=r"spk2gender: speaker 1001: gender 'x', expected f or m"):
-        scan_corpus(broken, strict=False)
-
-
-# ---- drawing and checking lists ----------------------------------------------------------
-def test_lists_are_deterministic_and_seeded(corpora):
-    c = scan_corpus(corpora["flac"], strict=False)
-    cfg = SpeechoceanConfig.from_dict(dict(MICRO))
-    a, b = draw_lists(c, cfg), draw_lists(c, cfg)
-    assert a.mixes == b.mixes and a.train_sources == b.train_sources
-    other = draw_lists(c, SpeechoceanConfig.from_dict({**MICRO, "seed": 7}))
-    assert other.mixes != a.mixes
-    for (num_spk, _), lines in a.mixes.items():
-        for m in lines:
-            g = m.gains_db
-            assert len(g) == num_spk and g[1] == -g[0] and 0.0 <= g[0] - g[1] <= 5.0
-            assert all(x == 0.0 for x in g[2:])
-
-
-def test_cv_speakers_cover_the_gender_age_cells(corpora):
-    c = scan_corpus(corpora["flac"], strict=False)
-    plan = so.draw_plan(c, SpeechoceanConfig.from_dict({**MICRO, "cv_speakers": 4}))
-    cells = {(c.spk2gender[s], c.age_group(s, 18)) for s in plan.cv}
-    assert len(cells) == 4
-    assert not set(plan.cv) & set(plan.train)
-
-
-def test_check_lists_rejects_speaker_leaks(corpora):
-    c = scan_corpus(corpora["flac"], strict=False)
-    lists = draw_lists(c, SpeechoceanConfig.from_dict(dict(MICRO)))
-    leak = so.MixLine(("WAVE/SPEAKER2001/020010001.WAV", "WAVE/SPEAKER1003/010030001.WAV"), ("1.0", "-1.0"))
-    bad = MixLists(lists.train_sources, {**lists.mixes, (2, "tr"): [leak]})
-    with pytest.raises(DataError, match=r"L/mix_2_spk_tr.txt:1: WAVE/SPEAKER2001/020010001.WAV is not in train_sources"):
-        check_lists(c, bad, "L")
-    same = so.MixLine(("WAVE/SPEAKER2001/020010001.WAV", "WAVE/SPEAKER2001/020010002.WAV"), ("1.0", "-1.0"))
-    bad = MixLists(lists.train_sources, {**lists.mixes, (2, "tt"): [same]})
-    with pytest.raises(DataError, match=r"mix_2_spk_tt.txt:1: two sources of speaker 2001"):
-        check_lists(c, bad, "L")
-    unknown = so.MixLine(("WAVE/SPEAKER2001/029990001.WAV", "WAVE/SPEAKER2002/020020001.WAV"), ("1.0", "-1.0"))
-    bad = MixLists(lists.train_sources, {**lists.mixes, (2, "tt"): [unknown]})
-    with pytest.raises(DataError, match=r"029990001.WAV is not an utterance of the corpus"):
-        check_lists(c, bad, "L")
-
-
-def test_read_mix_list_errors(tmp_path):
-    p = tmp_path / "l.txt"
-    p.write_text("a.WAV 1.0 b.WAV\n")
-    with pytest.raises(DataError, match=r"l.txt:1: expected 'path1 gain1 path2 gain2"):
-        read_mix_list(p)
-    p.write_text("a.WAV 1.0 b.WAV x\n")
-    with pytest.raises(DataError, match=r"l.txt:1: gain 'x' is not a number"):
-        read_mix_list(p)
-
-
-def test_config_validation(tmp_path):
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['sead'\]"):
-        SpeechoceanConfig.from_dict({"sead": 1})
-    with pytest.raises(ConfigError, match=r"mixtures.2: unknown set 'dev'"):
-        SpeechoceanConfig.from_dict({"mixtures": {2: {"dev": 3}}})
-    with pytest.raises(ConfigError, match=r"gain_db_range: \[lo, hi\]"):
-        SpeechoceanConfig.from_dict({"gain_db_range": [5, 0]})
-    p = tmp_path / "c.yaml"
-    p.write_text("fs: 11025\n")
-    with pytest.raises(ConfigError, match=r"c.yaml: fs: 8000 or 16000"):
-        SpeechoceanConfig.from_yaml(p)
 
 
 # ---- preparation -------------------------------------------------------------------------

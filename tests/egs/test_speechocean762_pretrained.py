@@ -14,7 +14,8 @@ import torch
 
 from dcsep.data.audio import load_audio
 from dcsep.data.mixing import mix_sources
-from dcsep.data.speechocean import _resolve_audio, read_mix_list
+from dcsep.data.mixlist import read_mix_list
+from dcsep.data.speechocean_corpus import resolve_audio
 from dcsep.metrics import si_sdr, si_sdr_pit
 from dcsep.pretrained import DEFAULT_MAX_BYTES, available_models
 from dcsep.separate import Separator
@@ -62,7 +63,7 @@ def test_separates_unseen_speakers():
     picked = lines[:: len(lines) // NUM_MIXTURES][:NUM_MIXTURES]
     gains = []
     for line in picked:
-        srcs = [load_audio(_resolve_audio(root, p), fs=8000)[0] for p in line.rels]
+        srcs = [load_audio(resolve_audio(root, p), fs=8000)[0] for p in line.rels]
         mix, refs = mix_sources(srcs, line.gains_db, fs=8000)
         est = sep.separate(mix.astype(np.float32))
         vals, _ = si_sdr_pit(refs, est)
