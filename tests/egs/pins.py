@@ -56,7 +56,7 @@ def released_model(root: Path) -> dict:
             est = sep.separate(mix.astype(np.float32), clusterer=clus)
             vals, _ = si_sdr_pit(refs, est)
             energy = sorted(float(np.sum(e.astype(np.float64) ** 2)) for e in est)
-            rows.append({"mixture": line.name(), "si_sdr": [float(v) for v in vals], "energy": energy})
+            rows.append({"mixture": line.name, "si_sdr": [float(v) for v in vals], "energy": energy})
         out[clus or "default"] = rows
     return out
 
