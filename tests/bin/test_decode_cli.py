@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -250,56 +249,10 @@ def test_option_errors_are_one_line(env, tmp_path, capsys, argv, message):
     assert not (out / "spk1.scp").exists()
 
 
-LONG_INPUT_SCRIPT = textwrap.dedent(
-    '''
-    """Decode a 10-minute two-tone mixture with known K=40 embeddings; print peak RSS and quality."""
-    import json, resource, sys
-    from pathlib import Path
-    import numpy as np, soundfile as sf, torch
-    from dcsep.bin.decode import main
-    from dcsep.encoders.abs import Encoder
-    from dcsep.model import DeepClustering
-    from dcsep.registry import ENCODERS
-
-    @ENCODERS.register("test_band")
-    class BandEncoder(Encoder):
-        """Cheap known embeddings: bins below 1200 Hz -> e1, the others -> e2 (K=40)."""
-        def __init__(self, input_dim: int, embed_dim: int = 40):
-            super().__init__()
-            self.embed_dim = embed_dim
-            self.register_buffer("low", torch.arange(input_dim) * 4000 / (input_dim - 1) < 1200)
-        def forward(self, feats, lengths):
-            v = feats.new_zeros(*feats.shape, self.embed_dim)  # (B, T, F, K)
-            v[..., 0] = self.low.to(v.dtype)
-            v[..., 1] = (~self.low).to(v.dtype)
-            return v
-
-    d, minutes = Path(sys.argv[1]), float(sys.argv[2])
-    fs = 8000
-    t = np.arange(int(minutes * 60 * fs)) / fs
-    tones = np.stack([0.5 * np.sin(2 * np.pi * 300 * t), 0.3 * np.sin(2 * np.pi * 2500 * t)]).astype(np.float32)
-    del t
-    sf.write(d / "long.wav", tones.sum(0), fs, subtype="PCM_16")
-    (d / "wav.scp").write_text(f"long {d / 'long.wav'}\\n")
-    model = DeepClustering.from_config({"encoder": "test_band", "clusterer_conf": {"n_init": 1}})
-    model.save(d / "model.pt")
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rc = main(["--model", str(d), "--scp", str(d / "wav.scp"), "--outdir", str(d / "out"), "--device", "cpu"])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    est = np.stack([sf.read(d / "out" / "wav" / f"long-spk{c}.wav", dtype="float32")[0] for c in (1, 2)])
-    corr = np.corrcoef(np.concatenate([est, tones]))[:2, 2:]
-    best = max(corr[0, 0] + corr[1, 1], corr[0, 1] + corr[1, 0]) / 2
-    emb_mb = tones.shape[1] / 64 * 129 * 40 * 4 / 2**20
-    print(json.dumps({"rc": rc, "base_mb": base, "peak_mb": peak, "emb_mb": emb_mb, "corr": best,
-                      "samples": int(est.shape[1])}))
-    '''
-)
-
-
 def test_ten_minute_input_in_bounded_memory(tmp_path):
     """The embeddings of 10 minutes (K=40) take 1.5 GB; decoding needs far less than that on top of the start-up."""
-    (tmp_path / "run.py").write_text(LONG_INPUT_SCRIPT)
-    proc = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path), "10"], capture_output=True,
+    script = Path(__file__).with_name("long_input.py")
+    proc = subprocess.run([sys.executable, str(script), "decode", str(tmp_path), "10"], capture_output=True,
                           text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])

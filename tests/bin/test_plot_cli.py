@@ -75,3 +75,85 @@ def test_image_helpers():
     rgb = pca_rgb(V, np.ones((5, 4), bool))
     assert rgb.shape == (4, 5, 3) and rgb.min() >= 0 and rgb.max() <= 1
     assert not pca_rgb(V, np.zeros((5, 4), bool)).any()  # everything silent: black
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dpi", "0"], "--dpi must be between 10 and 600, got 0"),
+        (["--dpi", "100000"], "--dpi must be between 10 and 600, got 100000"),
+        (["--seconds", "nan"], "--seconds must be a number of seconds >= 0"),
+        (["--seconds", "-1"], "--seconds must be a number of seconds >= 0"),
+        (["--start", "-5"], "--start must be a number of seconds >= 0, got -5.0"),
+        (["--start", "inf"], "--start must be a number of seconds >= 0"),
+        (["--num-spk", "0"], "--num-spk must be >= 1, got 0"),
+        (["--device", "tpu"], "--device 'tpu': not a device name"),
+    ],
+)
+def test_bad_options_are_one_line(env, tmp_path, capsys, argv, message):
+    """Issue 20 item 8: options that cannot give a figure are one-line errors, before any work."""
+    out = tmp_path / "x.png"
+    assert main(["--model", str(env["exp"]), "--ref", str(env["tt"]), "--utt", "utt000", "--out", str(out), *argv]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("dcsep-plot: error:") and message in line, line
+    assert not out.exists()
+
+
+def test_long_window_is_decimated(env, tmp_path, monkeypatch):
+    """Issue 20 item 10: a window of more frames than the image has columns draws at most 2 per pixel,
+    and the embeddings are encoded a segment at a time."""
+    import dcsep.bin.plot as plot_mod
+
+    drawn = []
+    orig = plot_mod.mask_image
+
+    def spy(labels, active):
+        drawn.append(labels.shape)
+        return orig(labels, active)
+
+    monkeypatch.setattr(plot_mod, "mask_image", spy)
+    monkeypatch.setattr(plot_mod, "FIG_WIDTH_IN", 1)  # 2 columns per pixel: 20 at 10 dpi
+    monkeypatch.setattr(plot_mod, "SEGMENT_FRAMES", 20)  # 63 frames: 4 segments
+    out = tmp_path / "x.png"
+    assert main(["--model", str(env["exp"]), "--ref", str(env["tt"]), "--utt", "utt000", "--out", str(out),
+                 "--dpi", "10", "--seconds", "0"]) == 0
+    assert drawn == [(20, 129), (20, 129)]  # the ideal and the estimated masks
+    cols = plot_mod.columns(75_001, 200)
+    assert cols.shape == (200,) and cols[0] == 0 and cols[-1] == 75_000
+
+
+def test_segmented_embeddings_equal_the_whole(env, monkeypatch):
+    """With context covering the input, segment-by-segment embeddings are those of the whole input."""
+    import soundfile as sf
+
+    import dcsep.bin.plot as plot_mod
+    from dcsep.separate import Separator
+
+    sep = Separator.from_pretrained(str(env["exp"]), device="cpu")
+    wav = sf.read((env["tt"] / "wav.scp").read_text().split()[1], dtype="float32")[0]
+    whole = sep.embed(wav)
+    frames = plot_mod.columns(whole.shape[0], 25)
+    monkeypatch.setattr(plot_mod, "SEGMENT_FRAMES", 16)
+    np.testing.assert_allclose(plot_mod.embeddings_at(sep, wav, frames, 64), whole[frames], atol=1e-5)
+
+
+def test_ten_minute_plot_under_3_gb(tmp_path):
+    """Issue 20 item 10: dcsep-plot --seconds 0 on a 10-minute input (K=40 embeddings: 1.5 GB in all) stays
+    under 3 GB of peak RSS (it was 8.7 GB), and well under the embeddings' size on top of the start-up."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("long_input.py")
+    proc = subprocess.run([sys.executable, str(script), "plot", str(tmp_path), "10"], capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["rc"] == 0 and png_size(tmp_path / "long.png")[0] > 0
+    assert res["peak_mb"] < 3000, res
+    assert res["peak_mb"] - res["base_mb"] < res["emb_mb"] / 2, res
+    print(f"10 minutes: peak {res['peak_mb']:.0f} MB, {res['peak_mb'] - res['base_mb']:.0f} MB over the start-up")
