@@ -1,6 +1,6 @@
 """dcsep-decode: separate every mixture of a Kaldi-style list.
 
-Writes ``OUTDIR/wav/<utt>-spk<c>.wav`` (16-bit, the model's sample rate) and
+Writes ``OUTDIR/wav/<utt>-spk<c>.wav`` (16-bit, at the input's sample rate and length) and
 ``OUTDIR/spk1.scp .. spkC.scp``; with ``--write-masks`` / ``--write-embeddings``
 also kaldiio arks (``masks.<job>.ark`` + ``masks.scp``, ``embeddings.<job>.ark``
 + ``embeddings.scp``). See docs/decoding.md.
@@ -20,20 +20,22 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from dcsep.bin.decode_worker import DecodeOptions, Worker, _init_worker, _printable, _run_batch, job_device  # noqa: F401 - re-exported
 from dcsep.bin.outdir import (
-    ArkWriter,
+    DONE_LOG,
+    RECORD,
     DirLock,
     DoneLog,
     check_record,
+    clusterer_settings,
     file_signature,
+    has_decode_outputs,
     make_dir,
     name_max,
     read_ark_scp,
+    remove_decode_outputs,
     sha256_file,
     signature,
     unsafe_id_reason,
@@ -65,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size", type=int, default=None, help="utterances per encoder batch (default: 8 on a GPU, 1 on the CPU)"
     )
-    p.add_argument("--channel", type=int, default=None, help="channel to take from multi-channel files")
+    p.add_argument(
+        "--channel", type=channel_arg, default="mean",
+        help="channel N (0-based) of multi-channel files, or 'mean' (default): the mean of their channels",
+    )
     p.add_argument("--chunk-frames", type=int, default=1000, help="encoder chunk for long inputs (frames)")
     p.add_argument("--overlap-frames", type=int, default=100, help="overlap of encoder chunks (frames)")
     p.add_argument("--max-fit-bins", type=int, default=200_000, help="most active bins the clusterer fits on")
@@ -82,210 +87,31 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------
 # options, devices, file naming
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DecodeOptions:
-    """What every decode process needs; checked by :func:`resolve_options` before any work."""
+def channel_arg(text: str) -> int | str:
+    """``--channel``: an index >= 0 or ``mean``.
 
-    outdir: str
-    num_spk: int
-    model: str | None = None
-    clusterer: str | None = None
-    clusterer_conf: dict = field(default_factory=dict)
-    ref: str | None = None
-    oracle: str | None = None
-    fs: int = 8000
-    device: str | None = None
-    channel: int | None = None
-    chunk_frames: int = 1000
-    overlap_frames: int = 100
-    max_fit_bins: int = 200_000
-    write_masks: bool = False
-    write_embeddings: bool = False
-    need_refs: bool = False
-    #: what the outputs depend on, recorded in OUTDIR/decode.json (see :func:`outputs_settings`)
-    settings: dict = field(default_factory=dict)
-
-
-def job_device(device: str | None, job: int, num_gpus: int) -> str:
-    """The device of parallel job ``job`` (1-based).
-
-    A bare ``cuda`` (or no device on a machine with GPUs) puts job j on
-    ``cuda:((j - 1) mod num_gpus)``; ``cpu`` and ``cuda:N`` are kept.
-
-    >>> [job_device("cuda", j, 2) for j in (1, 2, 3, 4)]
-    ['cuda:0', 'cuda:1', 'cuda:0', 'cuda:1']
-    >>> job_device("cuda:1", 3, 2), job_device("cpu", 2, 2), job_device(None, 2, 0), job_device(None, 2, 4)
-    ('cuda:1', 'cpu', 'cpu', 'cuda:1')
+    >>> channel_arg("1"), channel_arg("mean")
+    (1, 'mean')
     """
-    if device is None:
-        device = "cuda" if num_gpus > 0 else "cpu"
-    if device == "cuda" and num_gpus > 0:
-        return f"cuda:{(job - 1) % num_gpus}"
-    return device
+    if text == "mean":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a channel index >= 0 or 'mean', got {text!r}")
+    return value
 
 
-# ---------------------------------------------------------------------------
-# work done in each process
-# ---------------------------------------------------------------------------
-class Worker:
-    """Loads the model (or oracle STFT) once and separates utterances."""
+def check_device(spec: str | None):
+    """``--device spec`` as a torch.device this torch can use; a one-line ConfigError naming ``--device`` otherwise."""
+    from dcsep.separate import resolve_device
 
-    def __init__(self, opts: DecodeOptions, job: int):
-        from dcsep.data.datadir import DataDir
-
-        self.opts = opts
-        self.job = job
-        self.outdir = Path(opts.outdir)
-        self.max_name = name_max(self.outdir / "wav")
-        self.ref = DataDir.load(opts.ref, require_sources=True) if opts.ref else None
-        self.sep = None
-        self.frontend = None
-        if opts.oracle:  # the model's STFT when there is a model, else the default one
-            if opts.model:
-                from dcsep.separate import load_model_package
-
-                self.frontend = load_model_package(opts.model)[0].frontend
-            else:
-                from dcsep.frontends.stft import STFTFrontend
-
-                self.frontend = STFTFrontend(fs=opts.fs)
-            self.fs = self.frontend.fs
-        else:
-            import torch
-
-            from dcsep.separate import Separator
-
-            device = job_device(opts.device, job, torch.cuda.device_count() if torch.cuda.is_available() else 0)
-            self.sep = Separator.from_pretrained(
-                opts.model,
-                device=device,
-                num_spk=opts.num_spk,
-                chunk_frames=opts.chunk_frames,
-                overlap_frames=opts.overlap_frames,
-                max_fit_bins=opts.max_fit_bins,
-            )
-            self.fs = self.sep.fs
-            self.clusterer = self.sep.get_clusterer(opts.clusterer, opts.clusterer_conf)
-        self.masks_ark = ArkWriter(self.outdir / f"masks.{job}.ark") if opts.write_masks else None
-        self.emb_ark = ArkWriter(self.outdir / f"embeddings.{job}.ark") if opts.write_embeddings else None
-
-    def _refs(self, utt: str) -> np.ndarray:
-        from dcsep.data.audio import load_audio
-
-        if utt not in self.ref.wav:
-            raise DataError(f"not in the reference dir {self.ref.path}")
-        srcs = [load_audio(p, fs=self.fs, name=f"reference {c + 1}")[0] for c, p in enumerate(self.ref.sources(utt))]
-        n = max(len(s) for s in srcs)
-        return np.stack([np.pad(s, (0, n - len(s))) for s in srcs])
-
-    def process(self, items: list[tuple[str, str]]) -> list[dict]:
-        """Separate a batch of (utt, wav spec); one result dict per utterance."""
-        from dcsep.data.audio import load_audio
-
-        o = self.opts
-        results, loaded = [], []
-        for utt, spec in items:
-            res = {"utt": utt, "error": None, "audio": 0.0, "time": 0.0, "arks": {}}
-            results.append(res)
-            try:
-                paths = wav_paths(self.outdir, utt, o.num_spk, self.max_name)
-                wav, _ = load_audio(spec, fs=self.fs, channel=o.channel)  # errors: "<file>: ..."
-                refs = self._refs(utt) if self.ref is not None and o.need_refs else None
-                loaded.append((res, paths, wav, refs))
-            except Exception as e:  # noqa: BLE001 - reported per utterance
-                res["error"] = _reason(e)
-        if self.sep is not None and len(loaded) > 1 and not o.write_masks and self._process_batched(loaded):
-            return results
-        for res, paths, wav, refs in loaded:
-            t0 = time.perf_counter()
-            try:
-                masks = None
-                if o.oracle:
-                    from dcsep.oracle import oracle_separate
-
-                    est, masks = oracle_separate(wav, refs, self.frontend, o.oracle, return_masks=True)
-                else:
-                    est, masks = self.sep.separate(wav, o.num_spk, self.clusterer, refs=refs, return_masks=True)
-                self._finish(res, paths, wav, est, masks, time.perf_counter() - t0)
-            except Exception as e:  # noqa: BLE001
-                res["error"] = _reason(e)
-        return results
-
-    def _process_batched(self, loaded: list) -> bool:
-        """Separate ``loaded`` in one batch; False (logged) when the device ran out of memory."""
-        import torch
-
-        t0 = time.perf_counter()
-        try:
-            outs = self.sep.separate_batch(
-                [w for _, _, w, _ in loaded],
-                self.opts.num_spk,
-                self.clusterer,
-                refs=None if loaded[0][3] is None else [r for _, _, _, r in loaded],
-                batch_size=len(loaded),
-            )
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            log.warning(
-                f"job {self.job}: out of {self.sep.device} memory on a batch of {len(loaded)} utterances "
-                f"({', '.join(r['utt'] for r, *_ in loaded[:3])}{', ...' if len(loaded) > 3 else ''}); "
-                "separating them one by one (a smaller --batch-size avoids this)"
-            )
-            return False
-        dt = (time.perf_counter() - t0) / len(loaded)
-        for (res, paths, wav, _), est in zip(loaded, outs):
-            self._finish(res, paths, wav, est, None, dt)
-        return True
-
-    def _finish(self, res, paths, wav, est, masks, seconds) -> None:
-        from dcsep.data.audio import write_wav
-
-        utt = res["utt"]
-        o = self.opts
-        try:
-            if self.masks_ark is not None:
-                if masks is None:
-                    masks = self.sep.masks(wav, o.num_spk, self.clusterer)
-                res["arks"]["masks"] = self.masks_ark.write(utt, masks.reshape(-1, masks.shape[-1]))  # (C*T, F)
-            if self.emb_ark is not None and self.sep is not None:
-                V = self.sep.embed(wav)  # (T, F, K)
-                res["arks"]["embeddings"] = self.emb_ark.write(utt, V.reshape(V.shape[0], -1))  # (T, F*K)
-            for p, x in zip(paths, est):
-                write_wav(p, x, self.fs)
-        except Exception as e:  # noqa: BLE001
-            res["error"] = _reason(e)
-            return
-        res["audio"] = len(wav) / self.fs
-        res["time"] = seconds
-
-    def close(self) -> None:
-        for ark in (self.masks_ark, self.emb_ark):
-            if ark is not None:
-                ark.close()
-
-
-def _reason(e: Exception) -> str:
-    text = str(e) if isinstance(e, DcsepError) else f"{type(e).__name__}: {e}"
-    return " ".join(text.split())  # one line
-
-
-def _printable(utt: str) -> str:
-    return utt if utt.isprintable() and utt and not any(ch.isspace() for ch in utt) else repr(utt)
-
-
-_WORKER: Worker | None = None
-
-
-def _init_worker(opts: DecodeOptions, jobs, threads: int) -> None:
-    from dcsep.utils import limit_threads
-
-    global _WORKER
-    limit_threads(threads)
-    _WORKER = Worker(opts, jobs.get())
-
-
-def _run_batch(items):
-    return _WORKER.process(items)
+    try:
+        return resolve_device(spec)
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("device ", "--device ").replace("a --device name", "a device name")) from None
 
 
 # ---------------------------------------------------------------------------
@@ -301,18 +127,10 @@ def _setup_logging() -> None:
     log.handlers[0].stream = sys.stderr  # the current stderr (it may have been replaced, or the old one closed)
 
 
-def _clusterer_settings(clus) -> tuple[str, dict]:
-    """A clusterer's registered name and its plain-valued attributes (its effective options)."""
-    conf = {k: v for k, v in sorted(vars(clus).items()) if not k.startswith("_") and isinstance(v, (bool, int, float, str, type(None)))}
-    return getattr(clus, "registry_name", type(clus).__name__), conf
-
-
 def resolve_options(args) -> DecodeOptions:
     """Check the options before any work (no file is written); returns what every worker gets."""
     from dcsep.config import parse_mapping
     from dcsep.data.datadir import DataDir
-    from dcsep.utils import resolve_device
-
     if not args.model and not args.oracle:
         raise ConfigError("give --model, or --oracle ibm|irm with --ref")
     if args.oracle and not args.ref:
@@ -324,11 +142,11 @@ def resolve_options(args) -> DecodeOptions:
     if Path(args.scp).is_dir():
         hint = f" (the list inside it: --scp {Path(args.scp) / 'wav.scp'})" if (Path(args.scp) / "wav.scp").is_file() else ""
         raise DataError(f"--scp {args.scp}: a directory, not a list file{hint}")
-    device = None
+    device, on_gpu = None, False
     if args.model and not args.oracle:
-        device = str(resolve_device(args.device, "--device")) if args.device else None
+        device = args.device
+        on_gpu = check_device(args.device).type == "cuda"
     if args.batch_size is None:
-        on_gpu = resolve_device(args.device, "--device").type == "cuda" if not args.oracle else False
         args.batch_size = 8 if on_gpu else 1
     if args.nj < 1 or args.batch_size < 1 or args.log_interval < 1:
         raise ConfigError("--nj, --batch-size and --log-interval must be >= 1")
@@ -339,8 +157,6 @@ def resolve_options(args) -> DecodeOptions:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not 0 <= args.overlap_frames < args.chunk_frames:
         raise ConfigError(f"--overlap-frames must be >= 0 and < --chunk-frames, got {args.overlap_frames}")
-    if args.channel is not None and args.channel < 0:
-        raise ConfigError(f"--channel must be >= 0, got {args.channel}")
     conf = parse_mapping(args.clusterer_conf, "--clusterer-conf")
     ref = DataDir.load(args.ref, require_sources=True) if args.ref else None
     num_spk = args.num_spk or (ref.num_spk if ref else None)
@@ -356,7 +172,7 @@ def resolve_options(args) -> DecodeOptions:
         settings["model_sha256"] = sha256_file(resolve_model_path(args.model))
         if not args.oracle:
             clus = sep.get_clusterer(args.clusterer, conf)  # validates name and options
-            settings["clusterer"], settings["clusterer_conf"] = _clusterer_settings(clus)
+            settings["clusterer"], settings["clusterer_conf"] = clusterer_settings(clus)
             settings.update(chunk_frames=args.chunk_frames, overlap_frames=args.overlap_frames, max_fit_bins=args.max_fit_bins)
             if clus.needs_refs:
                 if not ref:
@@ -390,31 +206,6 @@ def resolve_options(args) -> DecodeOptions:
     )
 
 
-#: files of OUTDIR that describe its outputs; --overwrite removes them (and wav/*-spk<c>.wav)
-OUTPUT_FILES = ("spk*.scp", "masks.*", "embeddings.*", "failed.txt", "utt2num_spk", "separated.txt", "decode.json",
-                "scores.tsv", "scores.sig", "summary.json", "RESULTS.md", ".done")
-RECORD = "decode.json"
-DONE_LOG = "separated.txt"
-
-
-def _has_outputs(outdir: Path) -> bool:
-    return any(outdir.glob("spk*.scp")) or any((outdir / "wav").glob("*-spk*.wav")) or (outdir / DONE_LOG).exists()
-
-
-def _remove_outputs(outdir: Path) -> int:
-    removed = 0
-    for pattern in OUTPUT_FILES:
-        for p in outdir.glob(pattern):
-            if p.is_file():
-                p.unlink()
-                removed += 1
-    for p in (outdir / "wav").glob("*-spk*.wav"):
-        if re.search(r"-spk\d+\.wav$", p.name) and p.is_file():
-            p.unlink()
-            removed += 1
-    return removed
-
-
 def decode(args) -> int:
     from dcsep.data.datadir import read_scp
 
@@ -429,7 +220,7 @@ def decode(args) -> int:
     except BaseException:
         if not existed:  # leave no empty output dir behind
             for p in (outdir / ".lock", outdir / RECORD):
-                if p.is_file() and not _has_outputs(outdir):
+                if p.is_file() and not has_decode_outputs(outdir):
                     p.unlink()
             for d in (outdir / "wav", outdir):
                 try:
@@ -443,8 +234,8 @@ def _decode_into(args, opts: DecodeOptions, entries: dict[str, str], outdir: Pat
     import dcsep
 
     with DirLock(outdir, PROG, "--outdir"):
-        if check_record(outdir / RECORD, opts.settings, args.overwrite, _has_outputs(outdir), "--outdir"):
-            log.info(f"{outdir}: --overwrite: removed {_remove_outputs(outdir)} files of an earlier run with other settings")
+        if check_record(outdir / RECORD, opts.settings, args.overwrite, has_decode_outputs(outdir), "--outdir"):
+            log.info(f"{outdir}: --overwrite: removed {remove_decode_outputs(outdir)} files of an earlier run with other settings")
         write_record(outdir / RECORD, opts.settings, dcsep_version=dcsep.__version__, model=opts.model,
                      scp=str(Path(args.scp).resolve()))
         done_log = DoneLog(outdir / DONE_LOG)
@@ -506,8 +297,11 @@ def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_
     audio = proc = 0.0
     n_done = 0
 
+    resampled: dict[int, int] = {}
+    downmixed = 0
+
     def collect(results: list[dict]) -> None:
-        nonlocal n_done, audio, proc
+        nonlocal n_done, audio, proc, downmixed
         for r in results:
             n_done += 1
             if r["error"]:
@@ -516,6 +310,9 @@ def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_
             else:
                 audio += r["audio"]
                 proc += r["time"]
+                if r["rate"] != opts.fs:
+                    resampled[r["rate"]] = resampled.get(r["rate"], 0) + 1
+                downmixed += r["channels"] > 1 and opts.channel == "mean"
                 for name, value in r["arks"].items():
                     ark_scps[name][r["utt"]] = value
                 done_log.add(r["utt"], sigs[r["utt"]])
@@ -557,6 +354,10 @@ def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_
         atomic_write_text(failed_path, "".join(f"{_printable(u)} {failed[u]}\n" for u in order if u in failed))
     elif failed_path.exists():
         failed_path.unlink()
+    for rate, n in sorted(resampled.items()):
+        log.info(f"{n} inputs at {rate} Hz: resampled to the model's {opts.fs} Hz and the sources back to {rate} Hz")
+    if downmixed:
+        log.info(f"{downmixed} multi-channel inputs downmixed to mono (the mean of their channels; --channel N takes one)")
     log.info(f"{len(complete)}/{len(entries)} utterances separated into {outdir}; {len(failed)} failed")
     if failed:
         log.info(f"failed utterances are listed in {failed_path}")

@@ -291,3 +291,36 @@ class ArkWriter:
         if self.fd is not None:
             self.fd.close()
             self.fd = None
+
+
+def clusterer_settings(clus) -> tuple[str, dict]:
+    """A clusterer's registered name and its plain-valued attributes (its effective options)."""
+    conf = {k: v for k, v in sorted(vars(clus).items()) if not k.startswith("_") and isinstance(v, (bool, int, float, str, type(None)))}
+    return getattr(clus, "registry_name", type(clus).__name__), conf
+
+
+#: dcsep-decode's record of its settings, and its list of finished utterances
+RECORD, DONE_LOG = "decode.json", "separated.txt"
+#: files of OUTDIR that describe its outputs; --overwrite removes them (and wav/*-spk<c>.wav)
+OUTPUT_FILES = ("spk*.scp", "masks.*", "embeddings.*", "failed.txt", "utt2num_spk", DONE_LOG, RECORD,
+                "scores.tsv", "scores.sig", "summary.json", "RESULTS.md", ".done")
+
+
+def has_decode_outputs(outdir: Path) -> bool:
+    """Whether ``outdir`` holds separated outputs (lists, wavs, or the list of finished utterances)."""
+    return any(outdir.glob("spk*.scp")) or any((outdir / "wav").glob("*-spk*.wav")) or (outdir / DONE_LOG).exists()
+
+
+def remove_decode_outputs(outdir: Path) -> int:
+    """Remove the outputs of an earlier dcsep-decode run (and their scores); returns how many files."""
+    removed = 0
+    for pattern in OUTPUT_FILES:
+        for p in outdir.glob(pattern):
+            if p.is_file():
+                p.unlink()
+                removed += 1
+    for p in (outdir / "wav").glob("*-spk*.wav"):
+        if re.search(r"-spk\d+\.wav$", p.name) and p.is_file():
+            p.unlink()
+            removed += 1
+    return removed

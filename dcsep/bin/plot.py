@@ -143,19 +143,20 @@ def plot(args) -> None:
         raise DcsepError("dcsep-plot needs matplotlib: pip install matplotlib (or 'dcsep[plot]')") from None
     import torch
 
+    from dcsep.bin.decode import check_device
     from dcsep.bin.outdir import make_dir
     from dcsep.data.audio import load_audio
     from dcsep.data.datadir import DataDir
     from dcsep.oracle import oracle_masks
     from dcsep.separate import Separator
-    from dcsep.utils import atomic_path, resolve_device
+    from dcsep.utils import atomic_path
 
     if (args.ref is None) != (args.utt is None):
         raise ConfigError("--ref and --utt go together")
     if args.wav is None and args.ref is None:
         raise ConfigError("give --wav FILE, or --ref DATADIR --utt ID")
     check_options(args)
-    sep = Separator.from_pretrained(args.model, device=resolve_device(args.device, "--device"))
+    sep = Separator.from_pretrained(args.model, device=check_device(args.device))
     refs = None
     wav_spec = args.wav
     if args.ref:

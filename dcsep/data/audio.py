@@ -232,7 +232,8 @@ def load_audio(
         raise DataError(f"{label}: cannot read audio: {e}") from None
     data = np.asarray(data)
     if data.ndim == 2:
-        data = data[:, 0] if data.shape[1] == 1 else _channels_to_mono(data, 1, channel, label)
+        mono_ok = data.shape[1] == 1 and not (isinstance(channel, (int, np.integer)) and channel > 0)
+        data = data[:, 0] if mono_ok else _channels_to_mono(data, 1, channel, label)  # channel 1 of a mono file: an error
     if fs is not None and rate != fs:
         raise DataError(f"{label}: sample rate {rate} Hz, expected {fs} Hz")
     return _checked(data, label), int(rate)

@@ -212,7 +212,7 @@ def test_read_only_outdir_is_one_line(env, tmp_path):
     "extra, message",
     [
         (["--device", "tpu"], "--device 'tpu': not a device name"),
-        (["--device", "cuda:7"], "--device cuda:7"),
+        (["--device", "cuda:7"], "--device 'cuda:7'"),
         (["--oracle", "ibm", "--ref", "REF", "--fs", "0"], "--fs must be a sample rate"),
         (["--scp", "TT"], "a directory, not a list file (the list inside it: --scp"),
         (["--chunk-frames", "0"], "--chunk-frames must be >= 1"),
@@ -246,7 +246,7 @@ def test_cuda_on_a_cpu_only_torch(env, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(env, out, "--device", "cuda") == 1  # the later --device wins
     (line,) = errors(capsys.readouterr().err)
-    assert "--device cuda:" in line and "use --device cpu" in line
+    assert "--device 'cuda':" in line and "use --device cpu" in line
     assert not out.exists()
 
 
