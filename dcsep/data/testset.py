@@ -49,6 +49,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from dcsep.data.audio_cache import convert_chunk
 from dcsep.data.datadir import read_scp
 from dcsep.data.mixing import (
     MODES,
@@ -61,7 +62,15 @@ from dcsep.data.mixing import (
     run_chunks,
     write_mixture_datadir,
 )
-from dcsep.data.speechocean import MixLine, list_name, read_mix_list, write_mix_list
+from dcsep.data.mixlist import (
+    MixLine,
+    draw_speaker_tuples,
+    format_gain,
+    list_name,
+    mixture_name,
+    read_mix_list,
+    write_mix_list,
+)
 from dcsep.errors import ConfigError, DataError, OutputError
 from dcsep.utils import atomic_write_text
 
@@ -185,12 +194,6 @@ def scan_sources(source: str | Path, utt2spk: str | Path | None = None, spk_from
 # ======================================================================================
 # mix lists
 # ======================================================================================
-def format_gain(g: float) -> str:
-    """A gain as mix lists write it: 4 decimals, no ``-0.0000``."""
-    s = f"{g:.4f}"
-    return "0.0000" if s == "-0.0000" else s
-
-
 def draw_mix_lines(
     spk: dict[str, str],
     num_spk: int,
@@ -205,8 +208,8 @@ def draw_mix_lines(
     first source relative to the second is r ~ U(``snr_db``), i.e. gains
     (r/2, -r/2, 0, ...) dB (the wsj0-2mix convention). The draw depends on
     the state of ``rng`` and the sorted keys only. (This is the draw of
-    :func:`dcsep.data.speechocean.draw_mixtures`, without the corpus: given
-    its generator and ``{utt: speaker}`` it gives the same lines.)
+    :func:`dcsep.data.speechocean_lists.draw_mixtures`, without the corpus:
+    given its generator and ``{utt: speaker}`` it gives the same lines.)
 
     Args:
         spk: key -> speaker for every utterance that may be drawn.
@@ -223,25 +226,18 @@ def draw_mix_lines(
     by_spk: dict[str, list[str]] = {}
     for k in sorted(spk):
         by_spk.setdefault(spk[k], []).append(k)
-    spks = sorted(by_spk)
-    if len(spks) < num_spk:
-        raise DataError(f"{label}: {num_spk}-speaker mixtures need {num_spk} distinct speakers, the input has {len(spks)}")
+    if len(by_spk) < num_spk:
+        raise DataError(f"{label}: {num_spk}-speaker mixtures need {num_spk} distinct speakers, the input has {len(by_spk)}")
+
+    def too_few() -> DataError:
+        return DataError(
+            f"{label}: cannot draw {count} distinct {num_spk}-speaker mixtures from {len(spk)} utterances "
+            f"of {len(by_spk)} speakers; ask for fewer"
+        )
+
     lo, hi = snr_db
     out: list[MixLine] = []
-    seen: set[tuple[str, ...]] = set()
-    tries = 0
-    while len(out) < count:
-        tries += 1
-        if tries > 100 * count + 1000:
-            raise DataError(
-                f"{label}: cannot draw {count} distinct {num_spk}-speaker mixtures from {len(spk)} utterances "
-                f"of {len(spks)} speakers; ask for fewer"
-            )
-        chosen = rng.choice(len(spks), size=num_spk, replace=False)
-        keys = [by_spk[spks[i]][int(rng.integers(len(by_spk[spks[i]])))] for i in chosen]
-        if tuple(sorted(keys)) in seen:
-            continue
-        seen.add(tuple(sorted(keys)))
+    for keys in draw_speaker_tuples(by_spk, num_spk, count, rng, str, too_few):
         r = float(rng.uniform(lo, hi))
         gains = [r / 2, -r / 2] + [0.0] * (num_spk - 2)
         out.append(MixLine(tuple(keys), tuple(format_gain(g) for g in gains)))
@@ -257,8 +253,7 @@ def draw_singles(keys: Sequence[str], count: int, rng: np.random.Generator, labe
 
 
 def singles_list_name(name: str) -> str:
-    """File name of a 1-speaker list: ``utts_1_spk_<name>.txt`` (mix lists: ``list_name``, called with
-    keywords, ``mix_<C>_spk_<name>.txt``)."""
+    """File name of a 1-speaker list: ``utts_1_spk_<name>.txt`` (mix lists: ``mix_<C>_spk_<name>.txt``)."""
     return f"utts_1_spk_{name}.txt"
 
 
@@ -275,12 +270,12 @@ def read_lists(directory: str | Path, name: str) -> dict[int, list]:
             raise DataError(f"{p1}: empty list")
         out[1] = keys
     for c in range(2, 10):
-        p = directory / list_name(split=name, num_spk=c)
+        p = directory / list_name(c, name)
         if p.is_file():
-            out[c] = read_mix_list(p)
+            out[c] = read_mix_list(p, num_spk=c)
     if not out:
         raise DataError(
-            f"{directory}: no lists named {singles_list_name(name)} or {list_name(split=name, num_spk=2)}, ... "
+            f"{directory}: no lists named {singles_list_name(name)} or {list_name(2, name)}, ... "
             "(is --name right?)"
         )
     return out
@@ -291,7 +286,7 @@ def write_lists(directory: Path, name: str, lists: dict[int, list]) -> None:
         if c == 1:
             atomic_write_text(directory / singles_list_name(name), "".join(k + "\n" for k in lines))
         else:
-            write_mix_list(directory / list_name(split=name, num_spk=c), lines)
+            write_mix_list(directory / list_name(c, name), lines)
 
 
 def _check_lists(sources: Sources, lists: dict[int, list], where: Path, name: str) -> dict[int, list]:
@@ -301,16 +296,18 @@ def _check_lists(sources: Sources, lists: dict[int, list], where: Path, name: st
         if c == 1:
             src = where / singles_list_name(name)
             out[1] = [sources.lookup(k, f"{src}:{i}") for i, k in enumerate(lines, 1)]
+            dup = [k for k, n in Counter(out[1]).items() if n > 1]
+            if dup:
+                raise DataError(f"{src}: {dup[0]} is listed twice")
             continue
-        src = where / list_name(split=name, num_spk=c)
+        src = where / list_name(c, name)
         fixed = []
         for i, m in enumerate(lines, 1):
-            if len(m.rels) != c:
-                raise DataError(f"{src}:{i}: {len(m.rels)} sources in a {c}-speaker list")
-            keys = tuple(sources.lookup(k, f"{src}:{i}") for k in m.rels)
+            at = f"{src}:{m.line or i}"
+            keys = tuple(sources.lookup(k, at) for k in m.rels)
             sp = [sources.spk[k] for k in keys]
             if len(set(sp)) != len(sp):
-                raise DataError(f"{src}:{i}: two sources of speaker {Counter(sp).most_common(1)[0][0]}")
+                raise DataError(f"{at}: two sources of speaker {Counter(sp).most_common(1)[0][0]}")
             fixed.append(MixLine(keys, m.gains))
         out[c] = fixed
     return out
@@ -348,20 +345,6 @@ def _levels_chunk(jobs: Sequence[tuple[str, str]], fs: int) -> list[tuple[str, f
         if not lev > 0:
             raise DataError(f"{path}: silent (active level 0); it cannot be scaled into a mixture; leave it out")
         out.append((utt, lev))
-    return out
-
-
-def _singles_chunk(jobs: Sequence[tuple[str, str, str]], fs: int) -> list[tuple[str, int]]:
-    from dcsep.data.audio import write_wav
-
-    out = []
-    for utt, src, dst in jobs:
-        y = read_source(src, fs)
-        peak = np.abs(y).max(initial=0.0)
-        if peak >= 1.0:  # resampling overshoot: keep the waveform, avoid clipping
-            y = y * (0.999 / peak)
-        write_wav(dst, y, fs)
-        out.append((utt, int(y.size)))
     return out
 
 
@@ -524,14 +507,13 @@ def _build_set(sources: Sources, c: int, lines: list, tmp: Path, sname: str, fs,
     audio = tmp / "audio" / sname
     if c == 1:
         jobs = [(sources.utt[k], sources.path[k], str(audio / f"{sources.utt[k]}.wav")) for k in lines]
-        res = run_chunks(_singles_chunk, _chunks(jobs, nj), nj, Progress(len(jobs), f"dcsep-mix: {sname}"), fs)
-        n = dict(x for part in res for x in part)
+        res = run_chunks(convert_chunk, _chunks(jobs, nj), nj, Progress(len(jobs), f"dcsep-mix: {sname}"), fs)
+        n = {u: length for part in res for u, length, _ in part}
         return [(MixRecord(u, d, [d], n[u]), (k,)) for k, (u, _, d) in zip(lines, jobs)]
     specs = []
     for m in lines:
         ids = tuple(sources.utt[k] for k in m.rels)
-        specs.append(MixSpec("_".join(f"{u}_{g}" for u, g in zip(ids, m.gains)), tuple(sources.path[k] for k in m.rels),
-                             m.gains_db, ids))  # fmt: skip
+        specs.append(MixSpec(mixture_name(ids, m.gains), tuple(sources.path[k] for k in m.rels), m.gains_db, ids))
     records = create_mixtures(specs, audio, fs=fs, mode=mode, nj=nj, loader=read_source, levels=levels,
                               label=f"dcsep-mix: {sname}")  # fmt: skip
     return list(zip(records, (m.rels for m in lines)))

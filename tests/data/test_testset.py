@@ -160,6 +160,14 @@ def test_a_list_with_two_sources_of_one_speaker_is_refused(corpus, tmp_path):
     (lists / "mix_2_spk_tt.txt").write_text("spk0/spk0_u0.wav 1.0 spk0/spk0_u1.flac -1.0\n")
     with pytest.raises(DataError, match=r"mix_2_spk_tt.txt:1: two sources of speaker spk0"):
         build_testset(corpus / "audio", tmp_path / "o", from_list=lists, utt2spk=corpus / "utt2spk")
+    (lists / "mix_2_spk_tt.txt").write_text("spk0/spk0_u0.wav 1.0 spk1/spk1_u1.wav -1.0 spk2/spk2_u0.ogg 0\n")
+    with pytest.raises(DataError, match=r"mix_2_spk_tt.txt:1: expected 4 fields"):
+        build_testset(corpus / "audio", tmp_path / "o", from_list=lists)
+    (lists / "mix_2_spk_tt.txt").unlink()
+    (lists / "utts_1_spk_tt.txt").write_text("spk0/spk0_u0.wav\nspk0/spk0_u0.wav\n")
+    with pytest.raises(DataError, match=r"utts_1_spk_tt.txt: spk0/spk0_u0.wav is listed twice"):
+        build_testset(corpus / "audio", tmp_path / "o", from_list=lists)
+    (lists / "utts_1_spk_tt.txt").unlink()
     (lists / "mix_2_spk_tt.txt").write_text("spk0/nope.wav 1.0 spk1/spk1_u1.wav -1.0\n")
     with pytest.raises(DataError, match=r"mix_2_spk_tt.txt:1: spk0/nope.wav is not an utterance of"):
         build_testset(corpus / "audio", tmp_path / "o", from_list=lists)
