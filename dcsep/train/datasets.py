@@ -22,10 +22,21 @@ from typeguard import TypeCheckError
 
 from dcsep.config import check_keys
 from dcsep.data.dataset import ChunkDataset, FixedChunkDataset, scan_datadir
-from dcsep.errors import ConfigError, DcsepError
+from dcsep.errors import ConfigError, DataError, DcsepError
 
 #: keys of DynamicMixDataset set by the trainer, not by ``train_dataset_conf``
 DYNAMIC_MIX_DERIVED = ("data_dir", "chunk_samples", "seed", "fs")
+
+
+def check_num_sources(utts: list, data_dir: str | Path) -> None:
+    """A dir of mixtures for training or validation needs at least 2 source lists (spk1.scp, spk2.scp, ...)."""
+    n = len(utts[0].sources) if utts else 0
+    if n < 2:
+        have = ", ".join(f"spk{c}.scp" for c in range(1, n + 1)) or "none"
+        raise DataError(
+            f"{data_dir}: {n} source list{'' if n == 1 else 's'} ({have}); training a separation model needs at "
+            f"least 2 (spk1.scp, spk2.scp, ...: each speaker's signal in the mixtures of wav.scp)"
+        )
 
 
 class TrainData:
@@ -89,6 +100,7 @@ class Chunks(TrainData):
 
     def scan(self, first_chunk_samples, progress=None):
         self.utts = scan_datadir(self.train_dir, self.fs, require_sources=True, progress=progress)
+        check_num_sources(self.utts, self.train_dir)
         hours = sum(u.num_samples for u in self.utts) / self.fs / 3600
         return f"train: {len(self.utts)} mixtures, {hours:.2f} h, {len(self.utts[0].sources)} speakers"
 
@@ -178,6 +190,7 @@ def validation_set(valid_dir: str | Path, frontend, valid_chunk_frames: int | No
     from dcsep.train.sampling import frames_to_samples
 
     utts = scan_datadir(valid_dir, frontend.fs, require_sources=True, progress=progress)
+    check_num_sources(utts, valid_dir)
     chunk = None if valid_chunk_frames is None else frames_to_samples(frontend, valid_chunk_frames)
     ds = FixedChunkDataset(utts, chunk)
     what = "whole utterances" if chunk is None else f"chunks of {valid_chunk_frames} frames"

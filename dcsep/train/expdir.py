@@ -11,12 +11,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import torch
 import yaml
 
 import dcsep
+from dcsep.errors import ConfigError
 from dcsep.utils import atomic_write_text, remove_stale_temp_files
 
 
@@ -37,8 +39,23 @@ class ExpDir:
         self.tensorboard_dir = self.path / "tensorboard"
 
     def create(self) -> None:
-        """Make the dir and its ``checkpoints/``."""
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        """Make the dir and its ``checkpoints/``, and check that files can be written there.
+
+        Raises:
+            ConfigError: one line naming ``--exp-dir`` and what is wrong (a file
+                in the way, no permission, a read-only file system).
+        """
+        for p in (self.path, *self.path.parents, self.ckpt_dir):
+            if p.exists() and not p.is_dir():
+                raise ConfigError(f"--exp-dir {self.path}: {p} is a file, not a directory; "
+                                  "move it away or choose another --exp-dir")
+        try:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.ckpt_dir, prefix=".write-test-"):
+                pass
+        except OSError as e:
+            raise ConfigError(f"--exp-dir {self.path}: cannot write there ({e.strerror or e}); "
+                              "choose another --exp-dir or make it writable") from None
 
     def remove_stale(self) -> int:
         """Remove the temporary files of writes cut short by a kill; return how many."""

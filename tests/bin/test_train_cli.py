@@ -97,7 +97,16 @@ def bad_empty_dir(tr, tmp):
     return d, [str(d / "wav.scp"), "empty list"]
 
 
-@pytest.mark.parametrize("make_bad", [bad_missing_wav, bad_garbage_wav, bad_sample_rate, bad_short_source, bad_empty_dir])
+def bad_one_source(tr, tmp):
+    """spk2.scp missing: one source list is no separation task (it used to train with '1 speakers')."""
+    d = _copy(tr, tmp / "d")
+    (d / "spk2.scp").unlink()
+    return d, [str(d), "1 source list (spk1.scp)", "at least 2", "spk2.scp"]
+
+
+@pytest.mark.parametrize(
+    "make_bad", [bad_missing_wav, bad_garbage_wav, bad_sample_rate, bad_short_source, bad_empty_dir, bad_one_source]
+)
 @pytest.mark.parametrize("which", ["train", "valid"])
 def test_bad_data_dir(corpus, tmp_path, capsys, make_bad, which):
     bad, needles = make_bad(corpus[0], tmp_path)
@@ -200,3 +209,62 @@ def test_sigterm_writes_checkpoint_and_exits(corpus, tmp_path, to_group):
     assert "continue with --resume" in err and "received SIGTERM" in err
     state = load_checkpoint(exp / "checkpoints" / "checkpoint.pt")["state"]
     assert state["global_step"] >= 2 and not state["finished"]
+
+
+def _exp_file(tmp):
+    """--exp-dir is a file."""
+    (tmp / "afile").write_text("keep me")
+    return tmp / "afile", tmp / "afile", "is a file"
+
+
+def _exp_checkpoints_file(tmp):
+    """--exp-dir/checkpoints is a file."""
+    (tmp / "exp").mkdir()
+    (tmp / "exp" / "checkpoints").write_text("keep me")
+    return tmp / "exp", tmp / "exp" / "checkpoints", "is a file"
+
+
+def _exp_under_file(tmp):
+    """--exp-dir lies under a file."""
+    (tmp / "afile").write_text("keep me")
+    return tmp / "afile" / "exp", tmp / "afile", "is a file"
+
+
+@pytest.mark.parametrize("make", [_exp_file, _exp_checkpoints_file, _exp_under_file],
+                         ids=["file", "checkpoints-file", "under-a-file"])
+def test_exp_dir_in_the_way(corpus, tmp_path, capsys, make):
+    exp, in_the_way, needle = make(tmp_path)
+    cfg = _yaml(tmp_path / "train.yaml", CONF)
+    assert train_cli.main(_args(cfg, *corpus, exp)) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dcsep-train: error: --exp-dir "), err
+    assert f"{in_the_way} {needle}" in err[0] and "choose another --exp-dir" in err[0]
+    assert in_the_way.read_text() == "keep me"
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A read-only tmpfs (as root), else a dir without write permission (for other users)."""
+    import os
+    import subprocess
+
+    d = tmp_path / "ro"
+    d.mkdir()
+    if os.geteuid() == 0:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(d)], capture_output=True).returncode:
+            pytest.skip("cannot mount a read-only tmpfs here")
+        yield d
+        subprocess.run(["umount", str(d)], check=True)
+    else:
+        d.chmod(0o555)
+        yield d
+        d.chmod(0o755)
+
+
+def test_exp_dir_on_a_read_only_fs(corpus, tmp_path, capsys, read_only_dir):
+    cfg = _yaml(tmp_path / "train.yaml", CONF)
+    exp = read_only_dir / "exp"
+    assert train_cli.main(_args(cfg, *corpus, exp)) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dcsep-train: error: --exp-dir {exp}: cannot write there"), err
+    assert "choose another --exp-dir" in err[0]

@@ -29,3 +29,13 @@ def test_remove_stale(tmp_path):
         (d / f".checkpoint.pt.123{TMP_SUFFIX}").write_text("half")
     assert exp.remove_stale() == 2
     assert sorted(p.name for p in exp.path.rglob("*") if p.is_file()) == ["model.pt"]
+
+
+def test_create_names_a_file_in_the_way(tmp_path):
+    import pytest
+
+    from dcsep.errors import ConfigError
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match=r"--exp-dir .*/f/exp: .*/f is a file, not a directory"):
+        ExpDir(tmp_path / "f" / "exp").create()
