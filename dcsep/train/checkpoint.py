@@ -70,6 +70,35 @@ def set_rng_state(state: dict) -> None:
             torch.cuda.set_rng_state_all(cuda)
 
 
+def restore_rng_states(rng: list[dict], rank: int, world_size: int) -> bool:
+    """Restore this process's RNG states from a checkpoint's list (one per process).
+
+    Returns:
+        False when the checkpoint was written by another number of processes:
+        rank 0 then takes rank 0's states and the other ranks keep their own.
+    """
+    if len(rng) == world_size:
+        set_rng_state(rng[rank])
+        return True
+    if rank == 0:
+        set_rng_state(rng[0])
+    return False
+
+
+def reseat_cuda_generators() -> None:
+    """Set every CUDA generator to its own state, as a resumed run does when it restores them.
+
+    Setting a CUDA generator's state makes cuDNN draw a new seed for its RNN
+    dropout state at the next training LSTM call
+    (``aten/src/ATen/native/cudnn/RNN.cpp``: ``get_dropout_state``,
+    ``reset_rnn_state``); that state itself is in no checkpoint. Doing it at
+    every checkpoint in an uninterrupted run too keeps a resumed run on the
+    same dropout masks. A no-op without CUDA.
+    """
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.set_rng_state_all(torch.cuda.get_rng_state_all())
+
+
 # ---- checkpoint files --------------------------------------------------------
 def save_checkpoint(path: str | Path, payload: dict) -> None:
     """Write a checkpoint atomically (a kill leaves the previous one intact)."""

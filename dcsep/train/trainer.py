@@ -38,7 +38,8 @@ from dcsep.errors import ConfigError, DataError, DcsepError, one_line
 from dcsep.model import DeepClustering
 from dcsep.train import distributed, nbest
 from dcsep.train.checkpoint import (
-    changed_keys, get_rng_state, load_checkpoint, restore_training, save_checkpoint, set_rng_state, training_payload,
+    changed_keys, get_rng_state, load_checkpoint, reseat_cuda_generators, restore_rng_states, restore_training,
+    save_checkpoint, training_payload,
 )
 from dcsep.train.config import TrainConfig, resolved_config
 from dcsep.train.datasets import TRAIN_DATA, validation_set
@@ -173,10 +174,10 @@ class Trainer:
         if not have_ckpt:
             self._init_weights()
         self.model.to(env.device)
-        if not have_ckpt:  # the statistics were set on rank 0 only
+        if not have_ckpt:  # every rank computed the same statistics: make sure they are the same bits
             for t in self.model.frontend.get_stats():
                 env.broadcast_(t)
-        self.ddp_model = env.wrap(self.model)  # model.forward_loss, data-parallel
+        self.ddp_model = env.wrap(self.model, cfg.seed)  # model.forward_loss, data-parallel; per-rank RNGs
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(cfg, self.params)
         self.scheduler = build_scheduler(cfg, self.optimizer)
@@ -227,7 +228,7 @@ class Trainer:
             mean, std = load_stats(self.stats_path, fe.num_bins)
             fe.set_stats(mean, std)
             self.log.info("feature statistics from %s", self.stats_path)
-        elif not cfg.init_model and fe.needs_stats and self.env.is_main:
+        elif not cfg.init_model and fe.needs_stats:  # on every rank: none waits in a collective meanwhile
             wavs, what = self.train_data.stats_waveforms(cfg.stats_max_utts, self._first_chunk())
             self.log.info("computing feature statistics from %s (pass --stats to reuse a file)", what)
             fe.set_stats(*fe.compute_stats(wavs))
@@ -236,6 +237,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         """Write ``checkpoints/checkpoint.pt`` (all processes take part, rank 0 writes)."""
         rng = self.env.all_gather_object(get_rng_state())
+        reseat_cuda_generators()  # cuDNN's LSTM dropout then goes on as it does after a resume from here
         if self.scalars is not None:
             self.state.scalar_rows = self.scalars.rows
         payload = training_payload(self.full_config, self.env.world_size, self.model, self.optimizer, self.scheduler,
@@ -254,11 +256,9 @@ class Trainer:
         if st.finished and st.stop_reason.startswith("reached max_epochs") and st.epoch <= self.cfg.max_epochs:
             self.log.info("max_epochs raised to %d: training goes on from epoch %d", self.cfg.max_epochs, st.epoch)
             st.finished, st.stop_reason = False, ""
-        rng = ckpt["rng"]
-        if len(rng) != self.env.world_size:
-            self.log.warning("checkpoint written by %d process(es), resuming with %d: RNG states of rank 0 reused",
-                             len(rng), self.env.world_size)
-        set_rng_state(rng[self.env.rank] if len(rng) == self.env.world_size else rng[0])
+        if not restore_rng_states(ckpt["rng"], self.env.rank, self.env.world_size):
+            self.log.warning("checkpoint written by %d process(es), resuming with %d: rank 0 goes on with the RNG "
+                             "states of rank 0, the others with fresh ones", len(ckpt["rng"]), self.env.world_size)
         if self.scalars is not None:
             self.scalars.truncate(st.scalar_rows)
         self.log.info(

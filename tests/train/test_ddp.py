@@ -66,3 +66,80 @@ def test_spawn_sets_up_a_process_group(tmp_path):
 
     distributed.spawn(_spawned_sum, 2, (tmp_path,))
     assert (tmp_path / "rank0").read_text() == "2 3.0" == (tmp_path / "rank1").read_text()
+
+
+class _RecordMasks:
+    """A step hook: from the second step on, saves this rank's dropout masks (where the BLSTM output was zeroed)."""
+
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+        self.handle = None
+
+    def __call__(self, trainer):
+        if self.handle is None:
+            rank = trainer.env.rank
+
+            def save(module, args, out):
+                if module.training:
+                    step = trainer.state.global_step + 1
+                    torch.save(out.detach() == 0, self.out_dir / f"mask_rank{rank}_step{step}.pt")
+
+            self.handle = trainer.model.encoder.blstm.dropout.register_forward_hook(save)
+
+
+def _ddp_run(data, exp, conf, kill_at, resume, out_dir):
+    """One process of a 2-process gloo run (started by distributed.spawn)."""
+    import copy
+
+    from dcsep.train import distributed
+    from dcsep.train.config import split_config
+    from dcsep.train.datasets import Chunks
+    from dcsep.train.trainer import Trainer
+
+    from .helpers import KillAt
+
+    real = Chunks.stats_waveforms
+
+    def stats_waveforms(self, *a, **k):  # which ranks compute the feature statistics
+        rank = int(__import__("os").environ["RANK"])
+        (out_dir / f"stats_rank{rank}").write_text("computed")
+        return real(self, *a, **k)
+
+    if out_dir is not None:
+        Chunks.stats_waveforms = stats_waveforms
+    hooks = [_RecordMasks(out_dir)] if out_dir is not None else []
+    if kill_at:
+        hooks.append(KillAt(kill_at))
+    model_conf, cfg = split_config(copy.deepcopy(conf), where="test.yaml")
+    try:
+        Trainer(model_conf, cfg, data[0], data[1], exp, resume=resume, progress=False,
+                step_hook=lambda tr: [h(tr) for h in hooks]).run()
+    finally:
+        distributed.cleanup()
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
+def test_ranks_draw_their_own_dropout_and_resume_bit_identically(tmp_path):
+    """2 gloo processes with dropout: the masks differ across ranks, every rank computes the statistics, and a
+    run killed after a checkpoint and resumed ends with the weights of an uninterrupted one."""
+    import torch.multiprocessing as mp
+
+    from dcsep.train import distributed
+
+    data = make_data(tmp_path)
+    conf = config(encoder_conf={"num_layers": 1, "hidden_units": 16, "embed_dim": 8, "dropout": 0.3},
+                  max_epochs=2, save_interval_steps=2, batch_size=4)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    distributed.spawn(_ddp_run, 2, (data, tmp_path / "ref", conf, 0, False, masks))
+    assert (masks / "stats_rank0").is_file() and (masks / "stats_rank1").is_file()
+    m0, m1 = torch.load(masks / "mask_rank0_step2.pt"), torch.load(masks / "mask_rank1_step2.pt")
+    assert m0.shape == m1.shape and 0.2 < m0.float().mean() < 0.4
+    assert not torch.equal(m0, m1)  # the same masks on every rank would repeat across the global batch
+    # 4 steps per epoch: step 5 is the first of epoch 2; the last checkpoint is that of step 4
+    with pytest.raises(mp.ProcessRaisedException, match="killed at step 5"):
+        distributed.spawn(_ddp_run, 2, (data, tmp_path / "exp", conf, 5, False, None))
+    distributed.spawn(_ddp_run, 2, (data, tmp_path / "exp", conf, 0, True, None))
+    ref, got = model_state(tmp_path / "ref" / "model.pt"), model_state(tmp_path / "exp" / "model.pt")
+    assert ref.keys() == got.keys() and all(torch.equal(ref[k], got[k]) for k in ref)
+    assert load_checkpoint(tmp_path / "exp" / "checkpoints" / "checkpoint.pt")["state"]["global_step"] == 8
