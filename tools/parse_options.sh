@@ -15,7 +15,9 @@
 # "-h" prints the script's header comment (its lines starting with "# " after
 # the shebang) and the options with their current values, then exits.
 # Arguments that do not start with "--" stop option parsing and are left in
-# "$@" for the script.
+# "$@" for the script. Where the script has the options stage and stop_stage
+# (tools/recipe_stages.sh), both must be whole numbers with stage <= stop_stage,
+# so that a run which would do nothing is an error instead.
 
 __po_usage() {
     if [[ -f ${0} ]]; then
@@ -85,6 +87,23 @@ __po_names=$(compgen -v | grep -E '^[a-z][a-z0-9_]*$' | while read -r __v; do
     [[ $(declare -p "${__v}" 2> /dev/null) == "declare -"[xaA]* ]] || echo "${__v}"
 done | tr '\n' ' ')
 
+__po_check_stages() {
+    local __po_n
+    for __po_n in stage stop_stage; do
+        [[ " ${__po_names} " == *" ${__po_n} "* ]] || return 0
+        if [[ ! ${!__po_n} =~ ^[0-9]+$ ]]; then
+            echo "${0##*/}: error: option --${__po_n//_/-} expects a stage number, got '${!__po_n}'" >&2
+            exit 1
+        fi
+        printf -v "${__po_n}" '%d' "$((10#${!__po_n}))" # 08 -> 8
+    done
+    if ((stage > stop_stage)); then
+        echo "${0##*/}: error: --stage ${stage} is after --stop-stage ${stop_stage}: no stage to run" >&2
+        exit 1
+    fi
+}
+
 __po_parse "$@"
+__po_check_stages
 set -- "${__po_rest[@]+"${__po_rest[@]}"}"
 unset __po_rest

@@ -34,6 +34,17 @@ _ARK = re.compile(r"^(?P<path>.+\.ark):(?P<offset>\d+)$")
 _SIG = re.compile(r"^[0-9a-f]{16}$")
 
 
+def check_dir_path(path: str | Path, option: str, parents_only: bool = False) -> Path:
+    """``path`` unless it (or, with ``parents_only``, only) a dir above it is a file: an :class:`OutputError`
+    naming ``option``. Creates nothing."""
+    path = Path(path)
+    for p in (*([] if parents_only else [path]), *path.parents):
+        if p.exists() and not p.is_dir():
+            where = "a file, not a directory" if p == path else f"{p} is a file, not a directory"
+            raise OutputError(f"{option} {path}: {where}; choose another {option}")
+    return path
+
+
 def make_dir(path: str | Path, option: str) -> Path:
     """``mkdir -p path``; an :class:`OutputError` naming ``option`` when it cannot be made or is no dir.
 
@@ -44,11 +55,7 @@ def make_dir(path: str | Path, option: str) -> Path:
     ...
     dcsep.errors.OutputError: --outdir .../f: a file, not a directory; choose another --outdir
     """
-    path = Path(path)
-    for p in (path, *path.parents):
-        if p.exists() and not p.is_dir():
-            where = "a file, not a directory" if p == path else f"cannot be made: {p} is a file"
-            raise OutputError(f"{option} {path}: {where}; choose another {option}")
+    path = check_dir_path(path, option)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
