@@ -184,6 +184,28 @@ def resample(wav: np.ndarray, fs_in: int, fs_out: int, length: int | None = None
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+def _load_ark_audio(spec: str, label: str) -> tuple[int, np.ndarray]:
+    """(rate, samples) of a kaldiio ark entry ``file.ark:offset``; DataErrors say what is wrong with it."""
+    import kaldiio
+
+    m = ARK_RE.match(spec)
+    path, offset = Path(m.group("path")), int(m.group("offset"))
+    if not path.is_file():
+        raise DataError(f"{label}: ark file {'not a regular file' if path.exists() else 'not found'}")
+    size = path.stat().st_size
+    if offset >= size:
+        raise DataError(f"{label}: offset {offset} is past the end of {path} ({size} bytes); is the scp from another ark?")
+    obj = kaldiio.load_mat(spec)
+    if not (isinstance(obj, tuple) and len(obj) == 2):
+        shape = getattr(obj, "shape", None)
+        raise DataError(
+            f"{label}: the ark entry holds a matrix{f' of shape {tuple(shape)}' if shape else ''} (features?), "
+            "not audio; a wav ark entry holds (sample rate, samples)"
+        )
+    rate, data = obj
+    return rate, pcm_to_float(np.asarray(data), label)
+
+
 def load_audio(
     spec: str | Path,
     fs: int | None = None,
@@ -212,10 +234,7 @@ def load_audio(
         raise DataError(f"{label}: piped commands in scp files are not supported; convert to files first")
     try:
         if ARK_RE.match(spec):
-            import kaldiio
-
-            rate, data = kaldiio.load_mat(spec)
-            data = pcm_to_float(np.asarray(data), label)
+            rate, data = _load_ark_audio(spec, label)
         else:
             if not Path(spec).is_file():
                 what = "not a regular file" if Path(spec).exists() else "file not found"
@@ -229,7 +248,7 @@ def load_audio(
     except DataError:
         raise
     except Exception as e:
-        raise DataError(f"{label}: cannot read audio: {e}") from None
+        raise DataError(f"{label}: cannot read audio: {e or type(e).__name__}") from None
     data = np.asarray(data)
     if data.ndim == 2:
         mono_ok = data.shape[1] == 1 and not (isinstance(channel, (int, np.integer)) and channel > 0)

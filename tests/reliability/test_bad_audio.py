@@ -113,3 +113,25 @@ def test_piped_scp_entry_is_refused_without_running_it(tmp_path):
     with pytest.raises(DataError, match="piped commands"):
         load_audio(f"touch {marker} |")
     assert not marker.exists()
+
+
+def test_bad_ark_entries_say_what_is_wrong(tmp_path):
+    """Issue 20 item 11: an offset past the end of the ark and a feature-matrix entry name the problem
+    (they gave 'cannot read audio:' with no reason and 'too many values to unpack')."""
+    kaldiio = pytest.importorskip("kaldiio")
+    ark = tmp_path / "a.ark"
+    with kaldiio.WriteHelper(f"ark,scp:{ark},{tmp_path / 'a.scp'}") as w:
+        w["wav"] = (8000, (np.sin(np.arange(800) / 5) * 1000).astype(np.int16))
+        w["feats"] = np.ones((10, 5), np.float32)
+    entries = dict(ln.split() for ln in (tmp_path / "a.scp").read_text().splitlines())
+    assert load_audio(entries["wav"])[1] == 8000
+    size = ark.stat().st_size
+    cases = {
+        f"{ark}:{size + 100}": f"offset {size + 100} is past the end of {ark} ({size} bytes)",
+        entries["feats"]: "the ark entry holds a matrix of shape (10, 5) (features?), not audio",
+        f"{tmp_path / 'none.ark'}:5": "ark file not found",
+    }
+    for spec, message in cases.items():
+        with pytest.raises(DataError) as e:
+            load_audio(spec, name="utt1")
+        assert str(e.value).startswith(f"utt1 ({spec}): {message}"), e.value
