@@ -54,6 +54,6 @@ def test_compare_states():
 
 
 def test_loss_falls_and_table():
-    assert gpu_check.loss_falls([0.5, 0.3]) and not gpu_check.loss_falls([0.5]) and not gpu_check.loss_falls([0.5, 0.49])
+    assert gpu_check.loss_falls([0.5, 0.3]) and not gpu_check.loss_falls([0.5]) and not gpu_check.loss_falls([0.5, 0.49])  # not 5% lower
     assert gpu_check.table([("x", "y", "PASS")]).splitlines() == ["| check | result | status |", "|---|---|---|",
                                                                   "| x | y | PASS |"]
