@@ -1,0 +1,149 @@
+#!/usr/bin/env python
+"""Speaker counting accuracy: confusion matrices of ``dcsep.clusterers.count.estimate_num_spk``.
+
+Each ``--set NAME:COUNT:SCP`` is a list of inputs (``<utt> <path>`` lines)
+that hold COUNT speakers each: a ``wav.scp`` of 2- or 3-speaker mixtures, or
+a ``spk1.scp`` of single utterances for 1 speaker. The released model
+(``pretrained/speechocean762_dc_blstm``) embeds each input and the count is
+estimated on its active bins, with at most ``--max-spk`` speakers.
+
+    # choose the threshold: validation sets only
+    python bench/bench_count.py --select --cache exp/count \\
+        --set cv_1spk:1:egs/speechocean762/data/full/cv/spk1.scp \\
+        --set cv:2:egs/speechocean762/data/full/cv/wav.scp \\
+        --set cv_3spk:3:egs/speechocean762/data/full/cv_3spk/wav.scp
+    # measure once on test sets, with the library's defaults
+    python bench/bench_count.py --set tt_1spk:1:.../tt/spk1.scp --set tt:2:.../tt/wav.scp ...
+
+Both print the quantiles of the participation ratio for each count.
+``--select`` scans pairs of thresholds (2 and 3 speakers) and prints the
+best: the highest mean accuracy over the counts among the pairs that keep
+1 and 2 speakers at 90% or more (the targets); without it, the confusion
+matrix (rows: true count, columns: estimate) of the library's default
+thresholds, as markdown. ``--cache DIR`` keeps each set's
+eigenvalue shares (``DIR/<name>.npz``) so that a second run skips the model;
+``--max-per-set N`` takes N inputs of each set (evenly spread over the
+sorted list).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+MODEL = "speechocean762_dc_blstm"
+
+
+def parse_set(text: str) -> tuple[str, int, Path]:
+    try:
+        name, count, scp = text.split(":", 2)
+        return name, int(count), Path(scp)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--set wants NAME:COUNT:SCP, got {text!r}") from None
+
+
+def set_shares(sep, name: str, scp: Path, max_per_set: int | None, cache: Path | None) -> tuple[list[str], np.ndarray]:
+    """(utterance ids, (n, K) eigenvalue shares) of the inputs of one set."""
+    import torch
+
+    from dcsep.clusterers.count import eigen_shares
+    from dcsep.data.audio import load_audio
+    from dcsep.data.datadir import read_scp
+
+    items = sorted(read_scp(scp).items())
+    if max_per_set and len(items) > max_per_set:
+        items = [items[i] for i in np.linspace(0, len(items) - 1, max_per_set).round().astype(int)]
+    path = None if cache is None else cache / f"{name}.npz"
+    if path is not None and path.is_file():
+        got = np.load(path)
+        if list(got["utts"]) == [u for u, _ in items]:
+            return list(got["utts"]), got["shares"]
+    shares = []
+    for i, (utt, wav_path) in enumerate(items):
+        wav = load_audio(wav_path, fs=sep.fs)[0]
+        with torch.inference_mode():
+            feats, spec, lengths = sep.model.frontend(sep._padded(wav))
+            V = sep.model.encoder(feats, lengths)[0]  # (T, F, K)
+            active = sep.model.active_bins(spec, lengths)[0]  # (T, F)
+        shares.append(eigen_shares(V.reshape(-1, V.shape[-1]), active.reshape(-1).float()).numpy())
+        if (i + 1) % 100 == 0:
+            print(f"{name}: {i + 1}/{len(items)}", file=sys.stderr, flush=True)
+    utts, shares = [u for u, _ in items], np.stack(shares)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, utts=np.array(utts), shares=shares)
+        tmp.replace(path)
+    return utts, shares
+
+
+def confusion(true: np.ndarray, est: np.ndarray, max_spk: int) -> np.ndarray:
+    """(max_spk, max_spk) counts: row = true count - 1, column = estimate - 1."""
+    m = np.zeros((max_spk, max_spk), dtype=int)
+    np.add.at(m, (true - 1, est - 1), 1)
+    return m
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--set", dest="sets", type=parse_set, action="append", required=True, help="NAME:COUNT:SCP (repeat)")
+    p.add_argument("--max-spk", type=int, default=3, help="largest count (default 3)")
+    p.add_argument("--max-per-set", type=int, default=None, help="inputs per set (default all)")
+    p.add_argument("--cache", type=Path, default=None, help="keep eigenvalue shares per set in this dir")
+    p.add_argument("--select", action="store_true", help="scan thresholds (validation sets only)")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from dcsep.clusterers.count import THRESHOLDS, count_from_shares, participation_ratio
+    from dcsep.separate import Separator
+
+    torch.set_num_threads(1)
+    sep = Separator.from_pretrained(MODEL, device="cpu")
+    true, shares, per_set = [], [], []
+    for name, count, scp in args.sets:
+        utts, s = set_shares(sep, name, scp, args.max_per_set, args.cache)
+        true += [count] * len(utts)
+        shares.append(s)
+        per_set.append((name, count, len(utts)))
+    true, shares = np.array(true), torch.from_numpy(np.concatenate(shares))
+    counts = sorted(set(true.tolist()))
+    print("sets: " + ", ".join(f"{n} ({c} speakers, {k} inputs)" for n, c, k in per_set))
+    d = participation_ratio(shares).numpy()
+    for c in counts:
+        q = np.quantile(d[true == c], [0.05, 0.25, 0.5, 0.75, 0.95])
+        print(f"participation ratio, {c} speaker(s): quantiles 5/25/50/75/95% " + " ".join(f"{x:.2f}" for x in q))
+
+    def accuracies(thresholds) -> list[float]:
+        est = count_from_shares(shares, args.max_spk, thresholds).numpy()
+        return [float((est[true == c] == c).mean()) for c in counts]
+
+    if args.select:
+        # the pair with the best mean accuracy among those that keep 1 and 2 speakers at 90% or more
+        grid = [(round(a, 2), round(b, 2)) for a in np.arange(1.8, 3.6, 0.05) for b in np.arange(2.6, 4.6, 0.05) if b > a]
+        scored = [(t, accuracies(t)) for t in grid]
+        ok = [x for x in scored if all(a >= 0.9 for c, a in zip(counts, x[1]) if c in (1, 2))] or scored
+        best = max(ok, key=lambda x: (np.mean(x[1]), -x[0][1]))
+        print("| thresholds (2, 3 speakers) | " + " | ".join(f"{c} spk" for c in counts) + " | mean |")
+        print("|---|" + "---:|" * (len(counts) + 1))
+        for t, acc in sorted(ok, key=lambda x: -np.mean(x[1]))[:15]:
+            print(f"| {t[0]:.2f}, {t[1]:.2f} | " + " | ".join(f"{a:.1%}" for a in acc) + f" | {np.mean(acc):.1%} |")
+        print(f"best thresholds {best[0]}: accuracy " + ", ".join(f"{c} spk {a:.1%}" for c, a in zip(counts, best[1]))
+              + f" (library default {THRESHOLDS})")
+        return 0
+    est = count_from_shares(shares, args.max_spk, THRESHOLDS).numpy()
+    m = confusion(true, est, args.max_spk)
+    print(f"thresholds {THRESHOLDS} (the defaults), max_spk {args.max_spk}")
+    print("| true \\ estimated | " + " | ".join(str(c) for c in range(1, args.max_spk + 1)) + " | correct |")
+    print("|---|" + "---:|" * (args.max_spk + 1))
+    for c in counts:
+        row = m[c - 1]
+        print(f"| {c} | " + " | ".join(str(x) for x in row) + f" | {row[c - 1] / row.sum():.1%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

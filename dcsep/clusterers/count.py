@@ -1,0 +1,140 @@
+"""Speaker counting from the embeddings: how many sources to cluster into.
+
+Deep-clustering embeddings are unit vectors trained so that V V^T matches the
+ideal affinity Y Y^T: the bins of one speaker point one way, different
+speakers' directions are near orthogonal. The weighted K x K second-moment
+matrix of the active bins,
+
+    G = V^T W V / sum(w)    (never N x N; trace 1 for unit-norm rows),
+
+then has about one eigenvalue per speaker, close to the share of the active
+bins that speaker dominates; the rest is spread thinly over the other
+directions. The effective number of directions of that spectrum, the
+participation ratio
+
+    D = 1 / sum_i lambda_i^2    (lambda_i: the eigenvalues, summing to 1),
+
+is C for C speakers of equal share on orthogonal directions, and more as
+the embeddings spread; :func:`estimate_num_spk` returns the number of
+thresholds that D reaches, plus one. On the released model (trained on
+two-speaker mixtures) D is about 1.9 for one speaker and 3.1 for two; for
+three speakers it is hardly larger than for two (the model embeds a third
+speaker much like two): see ``docs/decoding.md``, "Counting speakers". The
+default thresholds were chosen on validation data only (speechocean762
+``cv``, ``cv_3spk`` and single utterances of its validation speakers) with
+``bench/bench_count.py --select``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: default thresholds on the participation ratio D for 2 and for 3 speakers
+THRESHOLDS = (2.6, 3.5)
+
+
+def eigen_shares(V: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Eigenvalues of the weighted K x K second moment of the embeddings, largest first, summing to 1.
+
+    Args:
+        V: (N, K) embeddings of one utterance, or (B, N, K) of B of them
+            (flatten (T, F, K) to (T * F, K) first).
+        weights: (N,) or (B, N) non-negative bin weights (e.g. the active
+            bins); None: all 1. An item without any weight uses all of its bins.
+
+    Returns:
+        (K,) or (B, K) float64 shares, descending ([1, 0, ...] for all-zero
+        embeddings).
+
+    Example:
+        >>> V = torch.zeros(100, 4)
+        >>> V[:70, 0] = 1.0  # 70% of the bins point one way,
+        >>> V[70:, 1] = 1.0  # 30% another
+        >>> [round(x, 2) for x in eigen_shares(V).tolist()]
+        [0.7, 0.3, 0.0, 0.0]
+    """
+    X = V.detach().double()
+    batched = X.dim() == 3
+    if not batched:
+        X = X.reshape(1, -1, X.shape[-1])
+    w = torch.ones(X.shape[:2], dtype=X.dtype, device=X.device) if weights is None else weights.detach().double().to(X.device)
+    w = w.reshape(X.shape[0], -1)
+    if w.shape[1] != X.shape[1]:
+        raise ValueError(f"weights must have one value per bin ({X.shape[1]}), got shape {tuple(weights.shape)}")
+    if (w < 0).any():
+        raise ValueError("weights must be non-negative")
+    w = torch.where(w.sum(1, keepdim=True) > 0, w, torch.ones_like(w))
+    G = X.transpose(1, 2) @ (X * w[..., None])  # (B, K, K)
+    lam = torch.linalg.eigvalsh(G).flip(-1).clamp_min(0)  # descending
+    total = lam.sum(-1, keepdim=True)
+    one = torch.zeros_like(lam)
+    one[..., 0] = 1.0  # no energy at all (zero embeddings): a single direction
+    lam = torch.where(total > 0, lam / total.clamp_min(torch.finfo(lam.dtype).tiny), one)
+    return lam if batched else lam[0]
+
+
+def participation_ratio(shares: torch.Tensor) -> torch.Tensor:
+    """shares: (..., K) eigenvalue shares (summing to 1) -> (...) effective number of directions, 1 / sum shares^2."""
+    return 1.0 / (shares * shares).sum(-1).clamp_min(torch.finfo(shares.dtype).tiny)
+
+
+def count_from_shares(shares: torch.Tensor, max_spk: int, thresholds: tuple[float, ...] = THRESHOLDS) -> torch.Tensor:
+    """shares: (..., K) from :func:`eigen_shares` -> (...) long counts in [1, max_spk].
+
+    The count is 1 plus the number of ``thresholds`` (for 2, 3, ...
+    speakers, ascending) that the participation ratio reaches; counts past
+    the last threshold need one more direction each (threshold + 1 per
+    speaker).
+    """
+    d = participation_ratio(shares)
+    t = list(thresholds)
+    while len(t) < max_spk - 1:
+        t.append(t[-1] + 1.0)
+    t = torch.tensor(t[: max_spk - 1], dtype=d.dtype, device=d.device)
+    return (d[..., None] >= t).sum(-1) + 1
+
+
+def estimate_num_spk(
+    V: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    max_spk: int = 3,
+    thresholds: tuple[float, ...] = THRESHOLDS,
+) -> int:
+    """The number of speakers in one utterance's embeddings, from 1 to ``max_spk``.
+
+    From the participation ratio of the eigenvalue shares of
+    :func:`eigen_shares`; see the module docstring.
+
+    Args:
+        V: (..., K) embeddings of one utterance, e.g. (T, F, K) or (N, K).
+        weights: the bins to count on (same leading shape as V, e.g. the
+            active bins of :meth:`dcsep.model.DeepClustering.active_bins`);
+            None: all bins.
+        max_spk: the largest count returned.
+        thresholds: the participation ratios from which 2, 3, ... speakers
+            are counted, ascending (default :data:`THRESHOLDS`, chosen on
+            validation data).
+
+    Returns:
+        the count, an int in [1, max_spk].
+
+    Example:
+        >>> V = torch.zeros(100, 4)
+        >>> V[:, 0] = 1.0
+        >>> estimate_num_spk(V)
+        1
+        >>> V[50:] = torch.tensor([0.0, 1.0, 0.0, 0.0])  # half the bins point another way: D = 2
+        >>> estimate_num_spk(V, thresholds=(1.8, 2.8))
+        2
+    """
+    if not isinstance(max_spk, int) or isinstance(max_spk, bool) or max_spk < 1:
+        raise ValueError(f"max_spk must be a positive int, got {max_spk!r}")
+    if len(thresholds) < 1 or any(not b > a for a, b in zip(thresholds, thresholds[1:])) or thresholds[0] <= 1:
+        raise ValueError(f"thresholds must be ascending and above 1, got {tuple(thresholds)}")
+    if V.dim() < 2:
+        raise ValueError(f"V must have shape (..., K), got {tuple(V.shape)}")
+    X = V.reshape(-1, V.shape[-1])
+    w = None if weights is None else weights.reshape(-1)
+    if w is not None and w.shape[0] != X.shape[0]:
+        raise ValueError(f"weights must have the leading shape of V {tuple(V.shape[:-1])}, got {tuple(weights.shape)}")
+    return int(count_from_shares(eigen_shares(X, w), max_spk, tuple(thresholds)))
