@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model dir (<dir>/model.pt) or model file")
     p.add_argument("--scp", required=True, help="Kaldi-style list '<utt> <path or file.ark:offset>'")
     p.add_argument("--outdir", required=True, help="output dir")
-    p.add_argument("--num-spk", type=int, help="sources per mixture (default: --ref's, else the model's)")
+    p.add_argument(
+        "--num-spk",
+        help="sources per mixture, or 'auto': counted per mixture from the embeddings, 1 to --max-spk "
+        "(default: --ref's, else the model's)",
+    )
+    p.add_argument("--max-spk", type=int, default=3, help="the most sources --num-spk auto may give (default 3)")
     p.add_argument("--clusterer", help="kmeans, spectral, oracle_kmeans, ... (default: the model's)")
     p.add_argument("--clusterer-conf", default=None, help="YAML mapping of clusterer options, e.g. '{n_init: 5}'")
     p.add_argument("--ref", help="data dir with spk1.scp.. (needed by --oracle and oracle clusterers)")
@@ -127,6 +132,23 @@ def _setup_logging() -> None:
     log.handlers[0].stream = sys.stderr  # the current stderr (it may have been replaced, or the old one closed)
 
 
+def num_spk_option(text: str | None) -> int | str | None:
+    """``--num-spk``: None, ``auto``, or a whole number >= 1 (a one-line ConfigError otherwise).
+
+    >>> num_spk_option("3"), num_spk_option("auto"), num_spk_option(None)
+    (3, 'auto', None)
+    """
+    if text is None or text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"--num-spk must be a number of sources >= 1 or 'auto', got {text!r}") from None
+    if value < 1:
+        raise ConfigError(f"--num-spk must be >= 1, got {value}")
+    return value
+
+
 def resolve_options(args) -> DecodeOptions:
     """Check the options before any work (no file is written); returns what every worker gets."""
     from dcsep.config import parse_mapping
@@ -135,8 +157,11 @@ def resolve_options(args) -> DecodeOptions:
         raise ConfigError("give --model, or --oracle ibm|irm with --ref")
     if args.oracle and not args.ref:
         raise ConfigError(f"--oracle {args.oracle} needs --ref DATADIR (the reference sources)")
-    if args.num_spk is not None and args.num_spk < 1:
-        raise ConfigError(f"--num-spk must be >= 1, got {args.num_spk}")
+    args.num_spk = num_spk_option(args.num_spk)
+    if args.max_spk < 1:
+        raise ConfigError(f"--max-spk must be >= 1, got {args.max_spk}")
+    if args.num_spk == "auto" and args.oracle:
+        raise ConfigError("--num-spk auto counts the sources from a model's embeddings; --oracle takes --ref's count")
     if args.fs < 1:
         raise ConfigError(f"--fs must be a sample rate in Hz (>= 1), got {args.fs}")
     if Path(args.scp).is_dir():
@@ -166,7 +191,7 @@ def resolve_options(args) -> DecodeOptions:
     if args.model:
         from dcsep.separate import Separator, resolve_model_path
 
-        sep = Separator.from_pretrained(args.model, device="cpu", num_spk=num_spk)
+        sep = Separator.from_pretrained(args.model, device="cpu", num_spk=num_spk, max_spk=args.max_spk)
         num_spk = sep.num_spk
         fs = sep.fs
         settings["model_sha256"] = sha256_file(resolve_model_path(args.model))
@@ -175,20 +200,23 @@ def resolve_options(args) -> DecodeOptions:
             settings["clusterer"], settings["clusterer_conf"] = clusterer_settings(clus)
             settings.update(chunk_frames=args.chunk_frames, overlap_frames=args.overlap_frames, max_fit_bins=args.max_fit_bins)
             if clus.needs_refs:
+                if num_spk == "auto":
+                    raise ConfigError(f"--num-spk auto with clusterer {args.clusterer!r}: the references give the count")
                 if not ref:
                     raise ConfigError(f"clusterer {args.clusterer!r} needs the reference sources: give --ref DATADIR")
                 need_refs = True
     if ref and num_spk != ref.num_spk and need_refs:
         raise ConfigError(f"--num-spk {num_spk} but {ref.path} has {ref.num_spk} reference sources")
-    if num_spk < 1:
-        raise ConfigError(f"--num-spk must be >= 1, got {num_spk}")
     settings.update(num_spk=num_spk, fs=fs, channel=args.channel)
+    if num_spk == "auto":
+        settings["max_spk"] = args.max_spk
     if need_refs:
         settings["ref"] = str(ref.path.resolve())
     return DecodeOptions(
         model=args.model,
         outdir=str(Path(args.outdir).resolve()),
         num_spk=num_spk,
+        max_spk=args.max_spk,
         clusterer=args.clusterer,
         clusterer_conf=conf,
         ref=args.ref,
@@ -253,7 +281,7 @@ def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_
     max_name = name_max(outdir / "wav")
     # temporary files of writes cut short by a kill (never listed; removed so they do not pile up)
     remove_stale_temp_files(outdir / "wav", "*.wav")
-    for name in ("spk*.scp", "masks.scp", "embeddings.scp", "failed.txt"):
+    for name in ("spk*.scp", "masks.scp", "embeddings.scp", "failed.txt", "utt2num_spk"):
         remove_stale_temp_files(outdir, name)
     arks = [name for name, on in (("masks", opts.write_masks), ("embeddings", opts.write_embeddings)) if on]
     ark_scps = {name: read_ark_scp(outdir / f"{name}.scp") for name in arks}
@@ -265,11 +293,15 @@ def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_
 
     sigs = {utt: input_sig(utt) for utt in entries}
 
+    def count(utt: str) -> int | None:
+        """Sources written for ``utt`` (the count 'auto' gave, or the fixed number)."""
+        return done_log.count(utt) or (num_spk if num_spk != "auto" else None)
+
     def is_done(utt: str) -> bool:
-        if done_log.entries.get(utt) != sigs[utt]:
+        if done_log.sig(utt) != sigs[utt] or count(utt) is None:
             return False
         try:
-            paths = wav_paths(outdir, utt, num_spk, max_name)
+            paths = wav_paths(outdir, utt, count(utt), max_name)
             return all(p.is_file() for p in paths) and all(utt in ark_scps[n] for n in arks)
         except (DataError, OSError):
             return False
@@ -278,16 +310,17 @@ def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_
     todo = []
     changed = 0
     for utt, spec in entries.items():
-        reason = unsafe_id_reason(utt, num_spk, max_name)
+        reason = unsafe_id_reason(utt, opts.most_spk, max_name)
         if reason:
             failed[utt] = f"{reason}; not a safe file name"
             print(f"{PROG}: error: {utt!r}: {failed[utt]}", file=sys.stderr)
         elif not is_done(utt):
-            changed += utt in done_log.entries and done_log.entries[utt] != sigs[utt]
+            changed += done_log.sig(utt) not in (None, sigs[utt])
             todo.append((utt, spec))
     skipped = len(entries) - len(todo) - len(failed)
     what = f"oracle {opts.oracle}" if opts.oracle else f"model {opts.model}"
-    log.info(f"{len(entries)} utterances in {args.scp}: {skipped} already done, {len(todo)} to separate ({what}, {num_spk} sources, nj={args.nj})")
+    how_many = f"1 to {opts.max_spk} sources, counted per mixture" if num_spk == "auto" else f"{num_spk} sources"
+    log.info(f"{len(entries)} utterances in {args.scp}: {skipped} already done, {len(todo)} to separate ({what}, {how_many}, nj={args.nj})")
     if changed:
         log.info(f"{changed} of them separated before from an input that has changed since; separating them again")
 
@@ -315,7 +348,7 @@ def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_
                 downmixed += r["channels"] > 1 and opts.channel == "mean"
                 for name, value in r["arks"].items():
                     ark_scps[name][r["utt"]] = value
-                done_log.add(r["utt"], sigs[r["utt"]])
+                done_log.add(r["utt"], sigs[r["utt"]], r["count"])
             if n_done % args.log_interval == 0 or n_done == len(todo):
                 elapsed = time.perf_counter() - t_start
                 rtf = f"RTF {proc / audio:.3f} per process, {elapsed / audio:.3f} wall" if audio else "RTF n/a"
@@ -341,12 +374,15 @@ def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_
     # lists from what exists, so no half-written output is ever listed
     order = list(entries)
     complete = [u for u in order if u not in failed and is_done(u)]
-    for c in range(num_spk):
-        write_scp(outdir / f"spk{c + 1}.scp", {u: str(wav_paths(outdir, u, num_spk)[c]) for u in complete})
+    counts = {u: count(u) for u in complete}
+    n_lists = num_spk if num_spk != "auto" else max(counts.values(), default=1)
+    for c in range(1, n_lists + 1):  # spk<c>.scp: the utterances with at least c sources
+        write_scp(outdir / f"spk{c}.scp", {u: str(wav_paths(outdir, u, counts[u])[c - 1]) for u in complete if counts[u] >= c})
     for p in outdir.glob("spk*.scp"):  # lists of more sources than this run's
         m = re.fullmatch(r"spk(\d+)\.scp", p.name)
-        if m and int(m.group(1)) > num_spk:
+        if m and int(m.group(1)) > n_lists:
             p.unlink()
+    atomic_write_text(outdir / "utt2num_spk", "".join(f"{u} {counts[u]}\n" for u in complete))
     for name in arks:
         write_scp(outdir / f"{name}.scp", {u: ark_scps[name][u] for u in order if u in ark_scps[name]})
     failed_path = outdir / "failed.txt"
@@ -358,6 +394,9 @@ def _run(args, opts: DecodeOptions, entries: dict[str, str], outdir: Path, done_
         log.info(f"{n} inputs at {rate} Hz: resampled to the model's {opts.fs} Hz and the sources back to {rate} Hz")
     if downmixed:
         log.info(f"{downmixed} multi-channel inputs downmixed to mono (the mean of their channels; --channel N takes one)")
+    if num_spk == "auto":
+        hist = {k: sum(1 for v in counts.values() if v == k) for k in sorted(set(counts.values()))}
+        log.info("counted sources: " + ", ".join(f"{n} with {k}" for k, n in hist.items()) + " (utt2num_spk)")
     log.info(f"{len(complete)}/{len(entries)} utterances separated into {outdir}; {len(failed)} failed")
     if failed:
         log.info(f"failed utterances are listed in {failed_path}")

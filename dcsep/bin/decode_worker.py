@@ -26,7 +26,9 @@ class DecodeOptions:
     """What every decode process needs; checked by :func:`resolve_options` before any work."""
 
     outdir: str
-    num_spk: int
+    #: sources per mixture, or "auto": counted per mixture, 1 to max_spk
+    num_spk: int | str
+    max_spk: int = 3
     model: str | None = None
     clusterer: str | None = None
     clusterer_conf: dict = field(default_factory=dict)
@@ -41,6 +43,11 @@ class DecodeOptions:
     write_masks: bool = False
     write_embeddings: bool = False
     need_refs: bool = False
+
+    @property
+    def most_spk(self) -> int:
+        """The most sources an utterance can get."""
+        return self.max_spk if self.num_spk == "auto" else self.num_spk
     #: what the outputs depend on, recorded in OUTDIR/decode.json (see :func:`outputs_settings`)
     settings: dict = field(default_factory=dict)
 
@@ -96,6 +103,7 @@ class Worker:
                 opts.model,
                 device=device,
                 num_spk=opts.num_spk,
+                max_spk=opts.max_spk,
                 chunk_frames=opts.chunk_frames,
                 overlap_frames=opts.overlap_frames,
                 max_fit_bins=opts.max_fit_bins,
@@ -122,14 +130,15 @@ class Worker:
         o = self.opts
         results, loaded = [], []
         for utt, spec in items:
-            res = {"utt": utt, "error": None, "audio": 0.0, "time": 0.0, "arks": {}, "rate": None, "channels": 1}
+            res = {"utt": utt, "error": None, "audio": 0.0, "time": 0.0, "arks": {}, "rate": None, "channels": 1,
+                   "count": None}
             results.append(res)
             try:
-                paths = wav_paths(self.outdir, utt, o.num_spk, self.max_name)
+                wav_paths(self.outdir, utt, o.most_spk, self.max_name)  # the id can name every output
                 wav, rate = load_audio(spec, channel=o.channel)  # any rate; errors: "<file>: ..."
                 res["rate"], res["channels"] = rate, _channels(spec)
                 refs = self._refs(utt, rate) if self.ref is not None and o.need_refs else None
-                loaded.append(_Item(res, paths, wav, rate, refs))
+                loaded.append(_Item(res, wav, rate, refs))
             except Exception as e:  # noqa: BLE001 - reported per utterance
                 res["error"] = _reason(e)
         batched = self.sep is not None and len(loaded) > 1 and not o.write_masks
@@ -201,11 +210,15 @@ class Worker:
             if self.emb_ark is not None and self.sep is not None:
                 V = self.sep.embed(it.wav, fs=it.rate)  # (T, F, K)
                 it.res["arks"]["embeddings"] = self.emb_ark.write(utt, V.reshape(V.shape[0], -1))  # (T, F*K)
-            for p, x in zip(it.paths, est):
+            paths = wav_paths(self.outdir, utt, len(est), self.max_name)
+            for p, x in zip(paths, est):
                 write_wav(p, x, it.rate)
+            for c in range(len(est) + 1, o.most_spk + 1):  # sources an earlier count gave this utterance
+                paths[0].with_name(f"{utt}-spk{c}.wav").unlink(missing_ok=True)
         except Exception as e:  # noqa: BLE001
             it.res["error"] = _reason(e)
             return
+        it.res["count"] = len(est)
         it.res["audio"] = len(it.wav) / it.rate
         it.res["time"] = seconds
 
@@ -217,10 +230,9 @@ class Worker:
 
 @dataclass
 class _Item:
-    """One loaded utterance: its result dict, output paths, mono input (L,) at ``rate``, references (C, L)."""
+    """One loaded utterance: its result dict, mono input (L,) at ``rate``, references (C, L)."""
 
     res: dict
-    paths: list
     wav: np.ndarray
     rate: int
     refs: np.ndarray | None

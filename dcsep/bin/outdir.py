@@ -147,27 +147,36 @@ def sha256_file(path: str | Path) -> str:
 
 
 class DoneLog:
-    """``<utt> <signature>`` per finished utterance, appended and synced; the last line for an utterance wins."""
+    """``<utt> <signature> [<count>]`` per finished utterance, appended and synced; the last line for an utterance wins.
+
+    ``count``: the number of sources written for it (dcsep-decode), or none.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.entries: dict[str, str] = {}
+        self.entries: dict[str, tuple[str, int | None]] = {}
         if self.path.is_file():
             for line in self.path.read_text(encoding="utf-8", errors="replace").split("\n"):
                 parts = line.split(" ")
-                if len(parts) == 2 and _SIG.match(parts[1]):
-                    self.entries[parts[0]] = parts[1]
+                if len(parts) in (2, 3) and _SIG.match(parts[1]) and (len(parts) == 2 or parts[2].isdigit()):
+                    self.entries[parts[0]] = (parts[1], int(parts[2]) if len(parts) == 3 else None)
         self.fd = None
 
-    def add(self, utt: str, sig: str) -> None:
+    def sig(self, utt: str) -> str | None:
+        return self.entries.get(utt, (None, None))[0]
+
+    def count(self, utt: str) -> int | None:
+        return self.entries.get(utt, (None, None))[1]
+
+    def add(self, utt: str, sig: str, count: int | None = None) -> None:
         if self.fd is None:
             self.fd = open(self.path, "a", encoding="utf-8")
             if self.fd.tell() and not self.path.read_bytes().endswith(b"\n"):
                 self.fd.write("\n")  # after a cut-off line
-        self.fd.write(f"{utt} {sig}\n")
+        self.fd.write(f"{utt} {sig}" + (f" {count}" if count is not None else "") + "\n")
         self.fd.flush()
         os.fsync(self.fd.fileno())
-        self.entries[utt] = sig
+        self.entries[utt] = (sig, count)
 
     def close(self) -> None:
         if self.fd is not None:

@@ -143,7 +143,7 @@ def _score(utt: str) -> dict:
         else:
             paths = s["ests"].get(utt)
             if paths is None:
-                raise DataError("no estimate (not in the estimate dir's spk*.scp)")
+                raise DataError(s["miscounted"].get(utt, "no estimate (not in the estimate dir's spk*.scp)"))
             ests = [load_audio(p, fs=fs, name=f"estimate {c + 1}")[0] for c, p in enumerate(paths)]
             m = max(len(e) for e in ests)
             ests = np.stack([np.pad(e, (0, m - len(e))) for e in ests])
@@ -234,6 +234,7 @@ def score(args) -> int:
     est_dir = Path(args.est)
     num_spk = ref.num_spk
     ests: dict[str, list[str]] = {}
+    miscounted: dict[str, str] = {}  # utt -> why it cannot be scored
     if est_dir.exists() and not est_dir.is_dir():
         raise DataError(f"--est {est_dir}: a file, not a directory (give the decode dir that holds spk1.scp ..)")
     if not args.mixture_baseline:
@@ -246,11 +247,15 @@ def score(args) -> int:
             c += 1
         if not est_scps:
             raise DataError(f"{est_dir}: no spk1.scp (run dcsep-decode first, or pass --mixture-baseline)")
-        if len(est_scps) != num_spk:
+        counted = (est_dir / "utt2num_spk").is_file()  # dcsep-decode's: the sources of each utterance
+        if len(est_scps) != num_spk and not counted:
             raise DataError(f"{est_dir}: {len(est_scps)} estimate lists (spk*.scp) but {ref.path} has {num_spk} references")
         for utt in ref.utt_ids:
-            if all(utt in s for s in est_scps):
-                ests[utt] = [s[utt] for s in est_scps]
+            mine = [s[utt] for s in est_scps if utt in s]
+            if counted and mine and len(mine) != num_spk:
+                miscounted[utt] = f"{len(mine)} estimated sources (utt2num_spk), the references have {num_spk}"
+            elif len(mine) == num_spk:
+                ests[utt] = mine
     names = args.breakdown if args.breakdown is not None else [n for n in DEFAULT_BREAKDOWN if (ref.path / n).is_file()]
     breakdowns = {}
     for name in names:
@@ -265,10 +270,10 @@ def score(args) -> int:
     extra = () if args.no_extra_metrics else available_extra_metrics(fs)
     make_dir(est_dir, "--est")
     with DirLock(est_dir, PROG, "--est"):
-        return _score_into(args, ref, est_dir, ests, breakdowns, extra)
+        return _score_into(args, ref, est_dir, ests, breakdowns, extra, miscounted)
 
 
-def _score_into(args, ref, est_dir: Path, ests: dict, breakdowns: dict, extra: tuple) -> int:
+def _score_into(args, ref, est_dir: Path, ests: dict, breakdowns: dict, extra: tuple, miscounted: dict) -> int:
     import dcsep
     from dcsep.utils import atomic_path, atomic_write_text
 
@@ -282,7 +287,7 @@ def _score_into(args, ref, est_dir: Path, ests: dict, breakdowns: dict, extra: t
 
     sigs = {u: sig(u) for u in ref.utt_ids}
     done = {} if args.overwrite else read_scores(tsv, columns)
-    stale = [u for u in done if u in ref.wav and sig_log.entries.get(u) != sigs[u]]
+    stale = [u for u in done if u in ref.wav and sig_log.sig(u) != sigs[u]]
     done = {u: line for u, line in done.items() if u in ref.wav and u not in stale}
     todo = [u for u in ref.utt_ids if u not in done]
     log.info(f"{len(ref.utt_ids)} utterances in {ref.path}: {len(done)} already scored, {len(todo)} to score")
@@ -296,6 +301,7 @@ def _score_into(args, ref, est_dir: Path, ests: dict, breakdowns: dict, extra: t
         mix=ref.wav,
         refs={u: ref.sources(u) for u in ref.utt_ids},
         ests=ests,
+        miscounted=miscounted,
         mixture_baseline=args.mixture_baseline,
         backend=args.backend,
         extra=extra,

@@ -66,6 +66,7 @@ def test_decode_writes_wavs_and_lists_then_skips_done(env, tmp_path, capsys):
             info = sf.info(path)
             assert (info.samplerate, info.channels, info.subtype, info.frames) == (FS, 1, "PCM_16", FS // 2)
     assert not (out / "failed.txt").exists()
+    assert (out / "utt2num_spk").read_text() == "".join(f"{u} 2\n" for u in UTTS)
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "wav").iterdir()}
     capsys.readouterr()
     assert decode(env, out) == 0

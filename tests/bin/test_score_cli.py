@@ -249,3 +249,15 @@ def test_error_lines_name_the_utterance_once(env, tmp_path, capsys):
     assert main(["--ref", str(env["tt"]), "--est", str(est), "--no-extra-metrics"]) == 1
     (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("dcsep-score: error:")]
     assert line == f"dcsep-score: error: utt001: estimate 1 ({tmp_path / 'gone.wav'}): file not found"
+
+
+def test_miscounted_utterances_fail_alone(env, tmp_path, capsys):
+    """A decode dir with utt2num_spk (--num-spk auto): an utterance given another count than its references
+    is a per-utterance error; the others are scored."""
+    est = copy_est(env, tmp_path / "est")
+    (est / "spk3.scp").write_text(f"utt002 {scp(est / 'spk1.scp')['utt002']}\n")
+    (est / "utt2num_spk").write_text("".join(f"{u} {3 if u == 'utt002' else 2}\n" for u in UTTS))
+    assert main(["--ref", str(env["tt"]), "--est", str(est), "--no-extra-metrics"]) == 1
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("dcsep-score: error:")]
+    assert line == "dcsep-score: error: utt002: 3 estimated sources (utt2num_spk), the references have 2"
+    assert list(tsv(est / "scores.tsv")) == ["utt000", "utt001", "utt003"]
