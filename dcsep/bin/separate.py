@@ -137,24 +137,23 @@ def separate(args) -> int:
     return 1 if failed else 0
 
 
-def _setup_logging() -> None:
-    root = logging.getLogger("dcsep")  # this tool's lines and what the audio input did (downmix, resampling)
-    if not root.handlers:
-        h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
-        root.addHandler(h)
-        root.setLevel(logging.INFO)
-    root.handlers[0].stream = sys.stderr  # the current stderr (it may have been replaced)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging()
+    # this tool's lines and what the audio input did (downmix, resampling), on stderr for this call only
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    root = logging.getLogger("dcsep")
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
     try:
         return separate(args)
     except DcsepError as e:
         print(f"{PROG}: error: {one_line(e)}", file=sys.stderr)
         return 1
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 if __name__ == "__main__":

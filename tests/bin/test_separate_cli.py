@@ -131,3 +131,14 @@ def test_default_model_separates_a_stereo_44k_file(tmp_path, capsys):
     for c in (1, 2):
         y, rate = sf.read(tmp_path / "sep" / f"rec-spk{c}.wav")
         assert rate == 44100 and y.shape == (int(1.5 * 44100),) and np.abs(y).max() > 1e-3
+
+
+def test_log_handler_lasts_one_call(model_dir, tmp_path, capsys):
+    """The tool's log handler is removed when it returns: a later log line of dcsep (in the same process,
+    e.g. another tool's) is not written to the stream the call had."""
+    import logging
+
+    sf.write(tmp_path / "m.wav", voices(8000), 8000)
+    handlers = list(logging.getLogger("dcsep").handlers)
+    assert run(model_dir, tmp_path / "out", tmp_path / "m.wav") == 0
+    assert logging.getLogger("dcsep").handlers == handlers
