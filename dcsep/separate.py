@@ -130,10 +130,12 @@ def placed_model(model: DeepClustering, device: torch.device) -> DeepClustering:
     return copy.deepcopy(model).to(device).eval()
 
 
-def check_num_spk(num_spk, what: str = "num_spk") -> int | str:
-    """A whole number of sources >= 1; anything else is a ConfigError."""
+def check_num_spk(num_spk, what: str = "num_spk", auto: bool = True) -> int | str:
+    """A whole number of sources >= 1, or (with ``auto``) ``"auto"``; anything else is a ConfigError."""
+    if auto and isinstance(num_spk, str) and num_spk == "auto":
+        return num_spk
     if isinstance(num_spk, (bool, np.bool_)) or not isinstance(num_spk, (int, np.integer)) or num_spk < 1:
-        raise ConfigError(f"{what}: a whole number of sources >= 1, got {num_spk!r}")
+        raise ConfigError(f"{what}: a whole number of sources >= 1{' or auto' if auto else ''}, got {num_spk!r}")
     return int(num_spk)
 
 
@@ -224,7 +226,7 @@ class Separator:
         self.model = placed_model(model, self.device)
         self.extra = extra
         self.num_spk = check_num_spk(num_spk if num_spk is not None else extra.get("num_spk") or DEFAULT_NUM_SPK)
-        self.max_spk = check_num_spk(max_spk, "max_spk")
+        self.max_spk = check_num_spk(max_spk, "max_spk", auto=False)
         self.chunk_frames = chunk_frames
         self.overlap_frames = overlap_frames
         self.chunk_batch = chunk_batch
@@ -481,27 +483,49 @@ class Separator:
             V = self.model.encoder(feats, frame_lengths)  # (B, T, F, K)
         with self._timed("clustering"):
             active = self.model.active_bins(spec, frame_lengths)  # (B, T, F)
-            ref_mags = None
-            if refs is not None:
-                mags = [
-                    self._ref_mags(r, w.shape[0], x.shape[1], "refs", rate)[0]
-                    for r, (w, _, rate), x in zip(refs, prepared, xs)
+            counts = [num_spk] * len(prepared)
+            if num_spk == "auto":  # each its own count; then the items of each count are clustered together
+                counts = [
+                    self._count(V[i, :t], active[i, :t], None if refs is None else refs[i])
+                    for i, t in enumerate(frame_lengths.tolist())
                 ]
-                ref_mags = torch.nn.utils.rnn.pad_sequence([m.transpose(0, 1) for m in mags], batch_first=True)
-                ref_mags = ref_mags.transpose(1, 2)  # (B, C, T, F)
-            masks = clus(V, num_spk, active, frame_lengths, ref_mags)  # (B, C, T, F)
+            masks = {}
+            for c in sorted(set(counts)):
+                idx = [i for i, n in enumerate(counts) if n == c]
+                sel = slice(None) if len(idx) == len(counts) else torch.tensor(idx, device=self.device)
+                ref_mags = None
+                if refs is not None:
+                    mags = [self._ref_mags(refs[i], wavs[i].shape[0], xs[i].shape[1], "refs", prepared[i][2])[0] for i in idx]
+                    ref_mags = torch.nn.utils.rnn.pad_sequence([m.transpose(0, 1) for m in mags], batch_first=True)
+                    ref_mags = ref_mags.transpose(1, 2)  # (B_c, C, T, F)
+                group = clus(V[sel], c, active[sel], frame_lengths[sel], ref_mags)  # (B_c, C, T, F)
+                masks.update(zip(idx, group))
         out = []
         for i, ((w, mono, rate), x, s) in enumerate(zip(prepared, xs, specs)):
             if not active[i].any():  # silent input
-                out.append(np.zeros((num_spk, mono.shape[0]), dtype=np.float32))
-            elif num_spk == 1:
+                out.append(np.zeros((counts[i], mono.shape[0]), dtype=np.float32))
+            elif counts[i] == 1:
                 out.append(mono[None].copy())
             else:
                 with self._timed("resynthesis"):
-                    est = fe.istft(s[None] * masks[i, :, : s.shape[0]], x.shape[1])  # (C, L_i')
+                    est = fe.istft(s[None] * masks[i][:, : s.shape[0]], x.shape[1])  # (C, L_i')
                     est = est[:, : w.shape[0]].cpu().numpy().astype(np.float32)
                 out.append(self._at_input_rate(est, rate, mono.shape[0]))
         return out
+
+    def _count(self, V: torch.Tensor, active: torch.Tensor | None = None, refs=None) -> int:
+        """The number of speakers of one utterance for ``num_spk="auto"``: from its embeddings
+        V (..., K) on the ``active`` bins (..., ) (:func:`dcsep.clusterers.count.estimate_num_spk`,
+        at most :attr:`max_spk`), or the number of ``refs``; 1 for a silent utterance."""
+        if refs is not None:
+            return int(np.shape(refs)[0])
+        if active is not None and not active.any():
+            return 1
+        from dcsep.clusterers.count import estimate_num_spk
+
+        n = estimate_num_spk(V, None if active is None else active.float(), self.max_spk)
+        log.info("input: %d speaker(s) found (num_spk='auto', at most %d)", n, self.max_spk)
+        return n
 
     def _encode_chunks(self, feats: torch.Tensor):
         """feats: (1, T, F) -> yields (keep_start, keep_end, V (keep_end - keep_start, F, K))."""
@@ -536,11 +560,13 @@ class Separator:
         ref_mags = None
         if refs is not None:
             ref_mags = self._ref_mags(refs, wav.shape[0], x.shape[1], "refs", rate)  # (1, C, T, F)
+            if num_spk == "auto":
+                num_spk = ref_mags.shape[1]
             if ref_mags.shape[1] != num_spk:
                 raise DataError(f"refs hold {ref_mags.shape[1]} sources, num_spk is {num_spk}")
         n_active = int(active.sum())
         if n_active == 0:
-            return None, spec, num_spk
+            return None, spec, 1 if num_spk == "auto" else num_spk
 
         k = self.model.embed_dim
         # small utterances: the clusterer sees every bin; larger ones: only (a subsample of) the active bins
@@ -565,10 +591,15 @@ class Separator:
         with self._timed("clustering"):
             if not subsample:  # the clusterer sees the whole utterance
                 V = torch.cat(stored, 0)[None]  # (1, T, F, K)
+                if num_spk == "auto":
+                    num_spk = self._count(V[0], active)
                 masks = clus(V, num_spk, active[None], frame_lengths, ref_mags)  # (1, C, T, F)
                 return masks[0].float(), spec, num_spk
             # fit on the subsample, then every bin joins the clusters by its distances to their centres
-            centres = clus.fit(torch.cat(fit_parts, 0)[None], num_spk)[0]  # (C, K); NaN: a cluster without bins
+            X = torch.cat(fit_parts, 0)  # (n, K)
+            if num_spk == "auto":
+                num_spk = self._count(X)
+            centres = clus.fit(X[None], num_spk)[0]  # (C, K); NaN: a cluster without bins
         masks = torch.empty(num_spk, t * f, dtype=torch.float32, device=self.device)
 
         def assign(start_bin: int, v: torch.Tensor) -> None:

@@ -233,14 +233,14 @@ def test_float64_overflowing_float32_is_an_error(tiny_model_config):
         sep.separate(x)
 
 
-@pytest.mark.parametrize("num_spk", [0, -1, 2.5, True, "2", 3.0])
+@pytest.mark.parametrize("num_spk", [0, -1, 2.5, True, "2", 3.0, "Auto"])
 def test_num_spk_must_be_a_whole_number(tiny_model_config, num_spk):
     sep = Separator(DeepClustering.from_config(tiny_model_config), device="cpu")
     x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
     for call in (sep.separate, sep.masks, lambda w, n: sep.separate_batch([w], n)):
-        with pytest.raises(ConfigError, match="num_spk: a whole number"):
+        with pytest.raises(ConfigError, match="num_spk: a whole number of sources >= 1 or auto"):
             call(x, num_spk)
-    with pytest.raises(ConfigError, match="num_spk: a whole number"):
+    with pytest.raises(ConfigError, match="num_spk: a whole number of sources >= 1 or auto"):
         Separator(sep.model, device="cpu", num_spk=num_spk)
 
 
@@ -321,6 +321,41 @@ def test_docstring_examples():
     assert result.failed == 0
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"max_fit_bins": 500}], ids=["whole", "subsample"])
+def test_num_spk_auto(tiny_model_config, kwargs, caplog):
+    """num_spk="auto": the count comes from the embeddings; one speaker gives one source, the input itself."""
+    sep = Separator(band_model(tiny_model_config), device="cpu", num_spk="auto", **kwargs)
+    mix, tones = two_tones()
+    with caplog.at_level("INFO", logger="dcsep"):
+        assert_separates(sep.separate(mix), tones)  # both bands active: two clusters of embeddings
+    assert "2 speaker(s) found (num_spk='auto', at most 3)" in caplog.text
+    low = tones[0]  # only the band below CUTOFF_HZ is active: every fitted embedding is e1
+    np.testing.assert_array_equal(sep.separate(low), low[None])
+    np.testing.assert_array_equal(sep.separate(low, num_spk=2).shape, (2, low.shape[0]))  # a call-time count wins
+    assert sep.separate(np.zeros(800, dtype=np.float32)).shape == (1, 800)  # silence: one all-zero source
+    assert Separator(sep.model, device="cpu", num_spk="auto", max_spk=1).separate(mix).shape == (1, mix.shape[0])
+    out, masks = sep.separate(mix, return_masks=True)
+    assert out.shape[0] == masks.shape[0] == 2
+    with pytest.raises(ConfigError, match="max_spk: a whole number of sources >= 1, got 'auto'"):
+        Separator(sep.model, device="cpu", max_spk="auto")
+
+
+def test_num_spk_auto_in_batches_and_with_refs(tiny_model_config):
+    sep = Separator(band_model(tiny_model_config), device="cpu")
+    mix, tones = two_tones()
+    high = tones[1]
+    outs = sep.separate_batch([mix, high, mix[:4000], np.zeros(500, dtype=np.float32)], num_spk="auto", batch_size=4)
+    assert [o.shape for o in outs] == [(2, 8000), (1, 8000), (2, 4000), (1, 500)]
+    assert_separates(outs[0], tones)
+    np.testing.assert_array_equal(outs[1], high[None])
+    assert_separates(outs[2], tones[:, :4000])
+    # with the references, their number is the count
+    refs3 = np.concatenate([tones, np.zeros((1, 8000), dtype=np.float32)])
+    assert sep.separate(mix, num_spk="auto", clusterer="oracle_kmeans", refs=refs3).shape == (3, 8000)
+    (b,) = sep.separate_batch([mix], num_spk="auto", clusterer="oracle_kmeans", refs=[tones])
+    assert b.shape == (2, 8000)
+
+
 def test_silence_threshold_comes_from_the_model_config(tiny_model_config):
     """Decoding needs no loss object: the threshold of the active bins is the model config's."""
     config = {**tiny_model_config, "loss_conf": {"threshold_db": 20.0}}
@@ -334,3 +369,54 @@ def test_silence_threshold_comes_from_the_model_config(tiny_model_config):
     assert model.active_bins(spec, lengths).sum() < model.active_bins(spec, lengths, threshold_db=40.0).sum()
     masks = Separator(model, device="cpu").masks(mix)
     assert masks.shape[0] == 2 and np.all(np.isfinite(masks))
+
+
+def bench_long():
+    """bench/bench_long.py as a module: its recording builder is what the test separates."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "bench_long.py"
+    spec = importlib.util.spec_from_file_location("bench_long", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"chunk_frames": 200, "overlap_frames": 40, "max_embed_bytes": 1}],  # defaults; 36 chunks and two passes
+    ids=["defaults", "short-chunks-two-passes"],
+)
+def test_long_recording_keeps_its_speakers(kwargs):
+    """57 s of consecutive mixtures of the same two speakers (20 mixtures, 7 encoder chunks of 8 s at the
+    defaults): each output holds one speaker throughout, in every mixture, across the chunk boundaries.
+    (Clustering each 8 s piece on its own instead puts 8 of the 20 mixtures in the other order.)"""
+    bench = bench_long()
+    root = bench.corpus_dir()
+    if root is None:
+        pytest.skip("speechocean762 not found (set DCSEP_SPEECHOCEAN762)")
+    x, segments = bench.recording(root, *bench.SPEAKERS)  # a man and a woman, their 20 utterances paired
+    assert 55 * FS < x.shape[0] < 60 * FS and len(segments) == 20
+    sep = Separator.from_pretrained("speechocean762_dc_blstm", device="cpu", **kwargs)
+    assert sep.fs == FS and x.shape[0] // sep.model.frontend.hop_length > 7 * sep.chunk_frames
+    kept, swapped = bench.speaker_order(sep.separate(x), segments)  # (mixtures,) dB, the overall order first
+    # the same order in every mixture, by a clear margin, and a real separation overall
+    assert np.all(kept > swapped + 1.0), np.round(np.stack([kept, swapped]), 1)
+    assert kept.mean() > 3.0
+
+
+def test_num_spk_auto_on_speech():
+    """The released model counts the two speakers of three mixtures of the long recording (real speech,
+    the subsample path); capped at one, it gives the input back unchanged. (The accuracy of the count
+    is measured by ``bench/bench_count.py``.)"""
+    bench = bench_long()
+    root = bench.corpus_dir()
+    if root is None:
+        pytest.skip("speechocean762 not found (set DCSEP_SPEECHOCEAN762)")
+    x, segments = bench.recording(root, *bench.SPEAKERS, seconds=7.5)
+    assert len(segments) == 3
+    sep = Separator.from_pretrained("speechocean762_dc_blstm", device="cpu", num_spk="auto")
+    assert sep.separate(x).shape == (2, x.shape[0])
+    sep.max_spk = 1
+    np.testing.assert_array_equal(sep.separate(x), x[None])

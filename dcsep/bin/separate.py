@@ -9,7 +9,8 @@ extension. Multi-channel files are downmixed to their mean unless
 Examples::
 
     dcsep-separate mix.wav -o separated
-    dcsep-separate a.flac b.mp3 --num-spk 3 --clusterer kmeans -o separated
+    dcsep-separate a.flac b.mp3 --num-spk auto -o separated    # 1 to 3 sources each, as many as it finds
+    dcsep-separate a.flac --num-spk 3 --clusterer kmeans -o separated
 """
 
 from __future__ import annotations
@@ -28,14 +29,22 @@ DEFAULT_MODEL = "speechocean762_dc_blstm"
 log = logging.getLogger("dcsep.bin.separate")
 
 
-def num_spk_arg(text: str) -> int:
-    """``--num-spk``: a whole number >= 1."""
+def num_spk_arg(text: str) -> int | str:
+    """``--num-spk``: a whole number >= 1, or ``auto``."""
+    if text == "auto":
+        return text
+    return max_spk_arg(text, "or auto")
+
+
+def max_spk_arg(text: str, alternative: str = "") -> int:
+    """``--max-spk``: a whole number >= 1."""
+    what = f"a whole number >= 1{' ' + alternative if alternative else ''}, got {text!r}"
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a whole number >= 1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(what) from None
     if n < 1:
-        raise argparse.ArgumentTypeError(f"a whole number >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(what)
     return n
 
 
@@ -57,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, mp3, ...; any rate and channel count)")
     p.add_argument("-o", "--outdir", required=True, help="output dir: <name>-spk<c>.wav per input")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"pretrained model name, model dir or file (default {DEFAULT_MODEL})")
-    p.add_argument("--num-spk", type=num_spk_arg, help="sources per input (default: the model's)")
+    p.add_argument("--num-spk", type=num_spk_arg, help="sources per input, or 'auto': counted per input (default: the model's)")
+    p.add_argument("--max-spk", type=max_spk_arg, default=3, help="the largest count of --num-spk auto (default 3)")
     p.add_argument("--clusterer", help="kmeans, soft_kmeans, spectral, ... (default: the model's)")
     p.add_argument("--clusterer-conf", default=None, help="YAML mapping of clusterer options, e.g. '{n_init: 5}'")
     p.add_argument("--channel", type=channel_arg, default="mean", help="channel of multi-channel files, or 'mean' (default): downmix")
@@ -107,7 +117,7 @@ def separate(args) -> int:
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError(f"--outdir {outdir}: exists and is not a directory; give a directory")
     conf = parse_mapping(args.clusterer_conf, "--clusterer-conf")
-    sep = Separator.from_pretrained(args.model, device=args.device, num_spk=args.num_spk)
+    sep = Separator.from_pretrained(args.model, device=args.device, num_spk=args.num_spk, max_spk=args.max_spk)
     clus = sep.get_clusterer(args.clusterer, conf)  # validates the name and options before any work
     if clus.needs_refs:
         raise ConfigError(f"--clusterer {args.clusterer}: needs reference sources; use dcsep-decode --ref")
@@ -132,7 +142,8 @@ def separate(args) -> int:
         stale = remove_stale(outdir, Path(f).stem, len(paths))
         names = " ".join(p.name for p in paths)
         note = f"; removed {' '.join(p.name for p in stale)} of an earlier run" if stale else ""
-        log.info(f"{f}: {len(wav) / rate:.1f} s at {rate} Hz, {len(paths)} sources -> {names} ({time.perf_counter() - t0:.1f} s){note}")
+        found = " found" if args.num_spk == "auto" else ""
+        log.info(f"{f}: {len(wav) / rate:.1f} s at {rate} Hz, {len(paths)} sources{found} -> {names} ({time.perf_counter() - t0:.1f} s){note}")
     log.info(f"{len(args.inputs) - failed}/{len(args.inputs)} inputs separated into {outdir}")
     return 1 if failed else 0
 

@@ -89,8 +89,10 @@ def test_channel_and_per_file_failures(model_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, match, code",
     [
-        (["--num-spk", "0"], "--num-spk: a whole number >= 1, got '0'", 2),
-        (["--num-spk", "2.5"], "--num-spk: a whole number >= 1, got '2.5'", 2),
+        (["--num-spk", "0"], "--num-spk: a whole number >= 1 or auto, got '0'", 2),
+        (["--num-spk", "2.5"], "--num-spk: a whole number >= 1 or auto, got '2.5'", 2),
+        (["--max-spk", "0"], "--max-spk: a whole number >= 1, got '0'", 2),
+        (["--max-spk", "auto"], "--max-spk: a whole number >= 1, got 'auto'", 2),
         (["--channel", "left"], "--channel: a channel index (0, 1, ...) or 'mean', got 'left'", 2),
         (["--device", "tpu"], "device 'tpu': not a device name", 1),
         (["--clusterer", "nope"], "nope", 1),
@@ -131,6 +133,23 @@ def test_default_model_separates_a_stereo_44k_file(tmp_path, capsys):
     for c in (1, 2):
         y, rate = sf.read(tmp_path / "sep" / f"rec-spk{c}.wav")
         assert rate == 44100 and y.shape == (int(1.5 * 44100),) and np.abs(y).max() > 1e-3
+
+
+def test_num_spk_auto_counts_per_file(tmp_path, capsys):
+    """--num-spk auto with the released model: two voices give two outputs; capped at one by --max-spk,
+    the one output is the input (at its own rate)."""
+    from dcsep.data.audio import resample
+
+    rng = np.random.default_rng(5)
+    two = (harmonic_voice(rng, 120, 2.0) + harmonic_voice(rng, 260, 2.0)) * 3
+    sf.write(tmp_path / "two.wav", resample(two, 8000, 16000), 16000, subtype="FLOAT")
+    assert main([str(tmp_path / "two.wav"), "-o", str(tmp_path / "out"), "--num-spk", "auto"]) == 0
+    assert "2 sources found -> two-spk1.wav two-spk2.wav" in capsys.readouterr().err
+    assert main([str(tmp_path / "two.wav"), "-o", str(tmp_path / "out"), "--num-spk", "auto", "--max-spk", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("two-*")) == ["two-spk1.wav"]  # spk2 of the run before removed
+    y, rate = sf.read(tmp_path / "out" / "two-spk1.wav")
+    np.testing.assert_allclose(y, sf.read(tmp_path / "two.wav")[0], atol=1 / 32768)
+    assert rate == 16000
 
 
 def test_log_handler_lasts_one_call(model_dir, tmp_path, capsys):
