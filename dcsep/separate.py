@@ -168,6 +168,20 @@ def chunk_plan(num_frames: int, chunk_frames: int, overlap_frames: int) -> list[
         start += step
 
 
+def check_count_conf(conf: dict | None) -> dict:
+    """Options of :func:`dcsep.clusterers.count.estimate_num_spk` (beyond V, weights, max_spk); unknown ones: a ConfigError."""
+    import inspect
+
+    from dcsep.clusterers.count import estimate_num_spk
+
+    conf = dict(conf or {})
+    valid = [n for n in inspect.signature(estimate_num_spk).parameters if n not in ("V", "weights", "max_spk")]
+    unknown = sorted(set(conf) - set(valid))
+    if unknown:
+        raise ConfigError(f"count_conf: unknown option(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+    return conf
+
+
 class Separator:
     """Separate single-channel mixtures with a deep-clustering model.
 
@@ -183,6 +197,10 @@ class Separator:
             the model file's ``extra`` (the number of speakers it was trained
             on), else 2.
         max_spk: the largest count ``"auto"`` may give.
+        count_conf: options of the speaker count of ``"auto"``
+            (:func:`dcsep.clusterers.count.estimate_num_spk`, e.g.
+            ``{"thresholds": (2.6, 3.5)}``); default: its own, chosen on
+            validation data for the released model.
         chunk_frames: encoder chunk length in frames for long inputs.
         overlap_frames: frames shared by neighbouring chunks.
         chunk_batch: chunks run through the encoder at once.
@@ -207,6 +225,7 @@ class Separator:
         device: str | torch.device | None = None,
         num_spk: int | str | None = None,
         max_spk: int = 3,
+        count_conf: dict | None = None,
         chunk_frames: int = 1000,
         overlap_frames: int = 100,
         chunk_batch: int = 4,
@@ -227,6 +246,7 @@ class Separator:
         self.extra = extra
         self.num_spk = check_num_spk(num_spk if num_spk is not None else extra.get("num_spk") or DEFAULT_NUM_SPK)
         self.max_spk = check_num_spk(max_spk, "max_spk", auto=False)
+        self.count_conf = check_count_conf(count_conf)
         self.chunk_frames = chunk_frames
         self.overlap_frames = overlap_frames
         self.chunk_batch = chunk_batch
@@ -523,7 +543,7 @@ class Separator:
             return 1
         from dcsep.clusterers.count import estimate_num_spk
 
-        n = estimate_num_spk(V, None if active is None else active.float(), self.max_spk)
+        n = estimate_num_spk(V, None if active is None else active.float(), self.max_spk, **self.count_conf)
         log.info("input: %d speaker(s) found (num_spk='auto', at most %d)", n, self.max_spk)
         return n
 

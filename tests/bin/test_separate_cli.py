@@ -136,19 +136,26 @@ def test_default_model_separates_a_stereo_44k_file(tmp_path, capsys):
 
 
 def test_num_spk_auto_counts_per_file(tmp_path, capsys):
-    """--num-spk auto with the released model: two voices give two outputs; capped at one by --max-spk,
-    the one output is the input (at its own rate)."""
+    """--num-spk auto with the released model: as many outputs as Separator(num_spk="auto") finds; capped at one
+    by --max-spk, the one output is the input (at its own rate), and the outputs of the run before are removed."""
     from dcsep.data.audio import resample
+    from dcsep.separate import Separator
 
     rng = np.random.default_rng(5)
     two = (harmonic_voice(rng, 120, 2.0) + harmonic_voice(rng, 260, 2.0)) * 3
     sf.write(tmp_path / "two.wav", resample(two, 8000, 16000), 16000, subtype="FLOAT")
-    assert main([str(tmp_path / "two.wav"), "-o", str(tmp_path / "out"), "--num-spk", "auto"]) == 0
-    assert "2 sources found -> two-spk1.wav two-spk2.wav" in capsys.readouterr().err
+    x, rate = sf.read(tmp_path / "two.wav", dtype="float32")
+    n = Separator.from_pretrained("speechocean762_dc_blstm", device="cpu", num_spk="auto", max_spk=4).separate(x, fs=rate).shape[0]
+    assert main([str(tmp_path / "two.wav"), "-o", str(tmp_path / "out"), "--num-spk", "auto", "--max-spk", "4"]) == 0
+    names = " ".join(f"two-spk{c + 1}.wav" for c in range(n))
+    assert f"{n} sources found -> {names}" in capsys.readouterr().err
+    assert len(list((tmp_path / "out").glob("two-*"))) == n
+    fixed = main([str(tmp_path / "two.wav"), "-o", str(tmp_path / "out"), "--num-spk", "2"])
+    assert fixed == 0 and len(list((tmp_path / "out").glob("two-*"))) == 2
     assert main([str(tmp_path / "two.wav"), "-o", str(tmp_path / "out"), "--num-spk", "auto", "--max-spk", "1"]) == 0
     assert sorted(p.name for p in (tmp_path / "out").glob("two-*")) == ["two-spk1.wav"]  # spk2 of the run before removed
     y, rate = sf.read(tmp_path / "out" / "two-spk1.wav")
-    np.testing.assert_allclose(y, sf.read(tmp_path / "two.wav")[0], atol=1 / 32768)
+    np.testing.assert_allclose(y, x, atol=1 / 32768)
     assert rate == 16000
 
 
