@@ -26,7 +26,8 @@ Long inputs stay within bounded memory:
   central part, so every kept frame sees at least ``overlap_frames // 2``
   frames of context on each side where the input has them);
 * clustering stays global over the whole utterance, so speakers cannot swap
-  between chunks. An utterance of at most ``max_fit_bins`` bins (200k bins:
+  between chunks (``bench/bench_long.py``: over 10 minutes, the same speaker
+  order in every mixture as one encoder pass over the whole input). An utterance of at most ``max_fit_bins`` bins (200k bins:
   about 12 s at 8 kHz) goes to the clusterer whole. A longer one gives the
   clusterer only its active bins, or a seeded random subsample of
   ``max_fit_bins`` of them; every bin of the utterance then joins the
@@ -46,7 +47,6 @@ and the second pass do not apply to them.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from contextlib import contextmanager
@@ -60,13 +60,14 @@ from dcsep.clusterers.abs import Clusterer
 from dcsep.data.audio import DOWNMIX, as_mono, check_rate, resample
 from dcsep.errors import ConfigError, DataError
 from dcsep.model import DeepClustering
+from dcsep.runtime import check_count_conf, check_num_spk, placed_model, resolve_device
 from dcsep.utils import load_torch_file
 
 DEFAULT_NUM_SPK = 2
 STAGES = ("frontend", "encoder", "clustering", "resynthesis", "resampling")
 
 log = logging.getLogger("dcsep.separate")
-__all__ = ["Separator", "as_mono", "chunk_plan", "load_model_package", "resolve_device", "resolve_model_path"]
+__all__ = ["Separator", "as_mono", "chunk_plan", "load_model_package", "placed_model", "resolve_device", "resolve_model_path"]
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -84,59 +85,6 @@ def load_model_package(path: str | Path, map_location="cpu") -> tuple[DeepCluste
     model = DeepClustering.from_package(pkg, where=str(path))
     extra = pkg.get("extra") or {}
     return model, extra if isinstance(extra, dict) else {}
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The torch device to run on, checked: a :class:`ConfigError` in one line for a
-    device this torch cannot use (``cuda`` on a CPU-only build, ``cuda:3`` on a
-    one-GPU machine, an unknown name such as ``tpu``).
-
-    None means cuda when available, else cpu.
-
-    Example:
-        >>> resolve_device("cpu")
-        device(type='cpu')
-    """
-    if device is None:
-        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"device {str(device)!r}: not a device name; use cpu, cuda or cuda:N") from None
-    if dev.type == "cpu":
-        return torch.device("cpu")
-    if dev.type != "cuda":
-        raise ConfigError(f"device {str(device)!r}: dcsep runs on cpu or cuda, not {dev.type}")
-    if not torch.cuda.is_available():
-        why = "this torch was built without CUDA" if torch.version.cuda is None else "no GPU is visible"
-        raise ConfigError(f"device {str(device)!r}: {why} (torch {torch.__version__}); use device cpu")
-    index = torch.cuda.current_device() if dev.index is None else dev.index
-    if index >= torch.cuda.device_count():
-        raise ConfigError(f"device {str(device)!r}: only {torch.cuda.device_count()} GPU(s) visible (cuda:0..)")
-    return torch.device("cuda", index)
-
-
-def placed_model(model: DeepClustering, device: torch.device) -> DeepClustering:
-    """``model`` on ``device`` in eval mode, without changing the caller's model.
-
-    The model itself when all its weights are already on ``device`` and it is
-    in eval mode (then it is shared: later changes to its weights show in the
-    separations); otherwise a copy, moved and set to eval mode.
-    """
-    tensors = list(model.parameters()) + list(model.buffers())
-    here = all(t.device == device for t in tensors)
-    if here and not any(m.training for m in model.modules()):
-        return model
-    return copy.deepcopy(model).to(device).eval()
-
-
-def check_num_spk(num_spk, what: str = "num_spk", auto: bool = True) -> int | str:
-    """A whole number of sources >= 1, or (with ``auto``) ``"auto"``; anything else is a ConfigError."""
-    if auto and isinstance(num_spk, str) and num_spk == "auto":
-        return num_spk
-    if isinstance(num_spk, (bool, np.bool_)) or not isinstance(num_spk, (int, np.integer)) or num_spk < 1:
-        raise ConfigError(f"{what}: a whole number of sources >= 1{' or auto' if auto else ''}, got {num_spk!r}")
-    return int(num_spk)
 
 
 def chunk_plan(num_frames: int, chunk_frames: int, overlap_frames: int) -> list[tuple[int, int, int, int]]:
@@ -168,20 +116,6 @@ def chunk_plan(num_frames: int, chunk_frames: int, overlap_frames: int) -> list[
         start += step
 
 
-def check_count_conf(conf: dict | None) -> dict:
-    """Options of :func:`dcsep.clusterers.count.estimate_num_spk` (beyond V, weights, max_spk); unknown ones: a ConfigError."""
-    import inspect
-
-    from dcsep.clusterers.count import estimate_num_spk
-
-    conf = dict(conf or {})
-    valid = [n for n in inspect.signature(estimate_num_spk).parameters if n not in ("V", "weights", "max_spk")]
-    unknown = sorted(set(conf) - set(valid))
-    if unknown:
-        raise ConfigError(f"count_conf: unknown option(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
-    return conf
-
-
 class Separator:
     """Separate single-channel mixtures with a deep-clustering model.
 
@@ -199,7 +133,7 @@ class Separator:
         max_spk: the largest count ``"auto"`` may give.
         count_conf: options of the speaker count of ``"auto"``
             (:func:`dcsep.clusterers.count.estimate_num_spk`, e.g.
-            ``{"thresholds": (2.6, 3.5)}``); default: its own, chosen on
+            ``{"thresholds": (2.7, 3.8)}``); default: its own, chosen on
             validation data for the released model.
         chunk_frames: encoder chunk length in frames for long inputs.
         overlap_frames: frames shared by neighbouring chunks.
