@@ -57,6 +57,15 @@ def mixture(seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return srcs.sum(0), srcs
 
 
+def write_section(output: Path, section: str, title: str, command: str, notes: list[str], header: str, rows: list[str]) -> None:
+    """Write a table section ``bench:<section>`` of docs/benchmarks.md: title, command, notes, table."""
+    from dcsep.utils import replace_marked_section
+
+    body = "\n".join([f"## {title}", "", f"Command: `{command.strip()}`  ", *notes, "", header, *rows])
+    replace_marked_section(output, f"bench:{section}", body, BENCHMARKS_HEAD)
+    print(f"wrote section bench:{section} of {output}", file=sys.stderr)
+
+
 def rtf_cells(timings: dict) -> list[str]:
     audio = timings["audio"]
     stages = [timings[k] / audio for k in ("frontend", "encoder", "clustering", "resynthesis")]
@@ -65,7 +74,7 @@ def rtf_cells(timings: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
-    from dcsep.utils import cpu_description, replace_marked_section
+    from dcsep.utils import cpu_description
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, nargs="+", default=[10.0, 60.0], help="input lengths (default 10 60)")
@@ -135,29 +144,20 @@ def main(argv=None) -> int:
 
     if args.write:
         cmd = "python bench/bench_decode.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        body = "\n".join(
-            [
-                "## Separation speed (`bench/bench_decode.py`)",
-                "",
-                f"Command: `{cmd.strip()}`  ",
-                f"Machine: {cpu_description()}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
-                f"load average {load0:.1f} before and {os.getloadavg()[0]:.1f} after the run (this process got "
-                f"{cpu_share:.2f} CPU cores on average); "
-                f"{datetime.date.today().isoformat()}.  ",
-                f"Randomly initialised 2 x 600 BLSTM, K = 40 ({params:.2f}M parameters), 8 kHz, 256-sample window, "
-                "64-sample hop, 129 bins; synthetic two-speaker mixtures; `Separator` defaults (encoder chunks of "
-                "1000 frames with 100 overlapping, clustering fitted on at most 200k active bins, every bin then "
-                "assigned). RTF = seconds per second of audio, per stage, "
-                f"{'wall-clock' if args.wall else 'process CPU time (one thread: the compute time, whatever else ran)'} "
-                "on the CPU; speed = times faster than real time. `oracle_kmeans` clusters 100-frame chunks and aligns them to the references. "
-                "The GPU row times `separate_batch` on the whole batch (wall-clock, including the transfer).",
-                "",
-                header,
-                *rows,
-            ]
-        )
-        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
-        print(f"wrote section bench:{SECTION} of {args.output}", file=sys.stderr)
+        notes = [
+            f"Machine: {cpu_description()}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+            f"load average {load0:.1f} before and {os.getloadavg()[0]:.1f} after the run (this process got "
+            f"{cpu_share:.2f} CPU cores on average); "
+            f"{datetime.date.today().isoformat()}.  ",
+            f"Randomly initialised 2 x 600 BLSTM, K = 40 ({params:.2f}M parameters), 8 kHz, 256-sample window, "
+            "64-sample hop, 129 bins; synthetic two-speaker mixtures; `Separator` defaults (encoder chunks of "
+            "1000 frames with 100 overlapping, clustering fitted on at most 200k active bins, every bin then "
+            "assigned). RTF = seconds per second of audio, per stage, "
+            f"{'wall-clock' if args.wall else 'process CPU time (one thread: the compute time, whatever else ran)'} "
+            "on the CPU; speed = times faster than real time. `oracle_kmeans` clusters 100-frame chunks and aligns them to the references. "
+            "The GPU row times `separate_batch` on the whole batch (wall-clock, including the transfer).",
+        ]
+        write_section(args.output, SECTION, "Separation speed (`bench/bench_decode.py`)", cmd, notes, header, rows)
     return 0
 
 

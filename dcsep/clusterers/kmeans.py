@@ -82,48 +82,87 @@ def kmeans_pp_init(
     return torch.stack(centres, 1)
 
 
+#: k-means fits its restarts on a seeded random subset of at most this many
+#: weighted points, then refines the best restart on all of them
+FIT_POINTS = 16384
+
+
+def _nearest(X: torch.Tensor, C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """X: (B, N, D), C: (B, R, k, D) -> labels (B, N, R) and |c|^2 - 2 x.c of the nearest centre (B, N, R).
+
+    R sets of k centres (restarts) in one pass over X; the per-point |x|^2 is
+    left out (it does not change which centre is nearest).
+    """
+    b, r, k, d = C.shape
+    Cf = C.reshape(b, r * k, d)
+    d2 = torch.baddbmm((Cf * Cf).sum(-1)[:, None, :], X, Cf.transpose(1, 2), alpha=-2.0)  # (B, N, R*k)
+    best, labels = d2.view(b, -1, r, k).min(-1)
+    return labels, best
+
+
 def lloyd(
     X: torch.Tensor, w: torch.Tensor, centres: torch.Tensor, max_iter: int, tol: float, x2: torch.Tensor | None = None
 ):
-    """Weighted Lloyd iterations with empty-cluster re-seeding.
+    """Weighted Lloyd iterations with empty-cluster re-seeding, for several restarts at once.
 
-    A cluster left without weighted points is moved to a weighted point far
-    from its current centre (distinct points for several empty clusters of one
-    item). Stops when no centre moves by more than ``tol`` (squared distance)
-    or after ``max_iter`` iterations.
+    Each iteration makes two passes over X for all restarts together: the
+    nearest centres, then the new centres. A cluster left without weighted
+    points is moved to a weighted point far from its current centre
+    (distinct points for several empty clusters of one restart). Stops when
+    no centre moves by more than ``tol`` (squared distance) or after
+    ``max_iter`` iterations.
 
     Args:
-        X: (B, N, D) points. w: (B, N) weights. centres: (B, k, D) initial centres.
+        X: (B, N, D) points. w: (B, N) weights.
+        centres: (B, k, D) initial centres, or (B, R, k, D) for R restarts.
         x2: :func:`_sq_norms` of X (computed when None).
 
     Returns:
         labels (B, N), centres (B, k, D), inertia (B,): the weighted sum of
-        squared distances to the assigned centres.
+        squared distances to the assigned centres; (B, N, R), (B, R, k, D)
+        and (B, R) for R restarts.
     """
-    b, n, _ = X.shape
-    k = centres.shape[1]
-    rows = torch.arange(b, device=X.device)[:, None]
+    single = centres.dim() == 3
+    C = centres[:, None] if single else centres  # (B, R, k, D)
+    b, n, d = X.shape
+    r, k = C.shape[1:3]
+    bidx = torch.arange(b, device=X.device)[:, None, None]
     x2 = _sq_norms(X) if x2 is None else x2
+    ks = torch.arange(k, device=X.device)
     for _ in range(max_iter):
-        d2 = _sq_dist(X, centres, x2)  # (B, N, k)
-        labels = d2.argmin(-1)  # (B, N)
-        onehot = torch.nn.functional.one_hot(labels, k).to(X.dtype) * w[..., None]  # (B, N, k)
-        mass = onehot.sum(1)  # (B, k)
-        new = (onehot.transpose(1, 2) @ X) / mass.clamp_min(torch.finfo(X.dtype).tiny)[..., None]
-        empty = mass <= 0  # (B, k)
+        labels, best = _nearest(X, C)  # (B, N, R)
+        onehot = (labels[..., None] == ks).to(X.dtype) * w[..., None, None]  # (B, N, R, k)
+        onehot = onehot.view(b, n, r * k)
+        mass = onehot.sum(1).view(b, r, k)
+        new = (onehot.transpose(1, 2) @ X).view(b, r, k, d) / mass.clamp_min(torch.finfo(X.dtype).tiny)[..., None]
+        empty = mass <= 0  # (B, R, k)
         if empty.any():
-            own = d2.gather(-1, labels[..., None]).squeeze(-1) * (w > 0)  # (B, N) distance to own centre
-            far = own.topk(min(k, n), dim=1).indices  # (B, k') farthest weighted points first
-            rank = (empty.long().cumsum(1) - 1).clamp(0, far.shape[1] - 1)  # r-th empty cluster -> r-th point
-            new = torch.where(empty[..., None], X[rows, far.gather(1, rank)], new)
-        shift = (new - centres).square().sum(-1).max()
-        centres = new
+            own = ((best + x2).clamp_min(0) * (w > 0)[..., None]).transpose(1, 2)  # (B, R, N) distance to own centre
+            far = own.topk(min(k, n), dim=-1).indices  # (B, R, k') farthest weighted points first
+            rank = (empty.long().cumsum(-1) - 1).clamp(0, far.shape[-1] - 1)  # r-th empty cluster -> r-th point
+            new = torch.where(empty[..., None], X[bidx, far.gather(-1, rank)], new)
+        shift = (new - C).square().sum(-1).max()
+        C = new
         if shift <= tol:
             break
-    d2 = _sq_dist(X, centres, x2)
-    labels = d2.argmin(-1)
-    inertia = (d2.gather(-1, labels[..., None]).squeeze(-1) * w).sum(1)
-    return labels, centres, inertia
+    labels, best = _nearest(X, C)
+    inertia = ((best + x2).clamp_min(0) * w[..., None]).sum(1)  # (B, R)
+    if single:
+        return labels[..., 0], C[:, 0], inertia[:, 0]
+    return labels, C, inertia
+
+
+def _gather(X: torch.Tensor, w: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """X: (B, N, D), w: (B, N), idx: (B, M) -> X and w at idx, (B, M, D) and (B, M)."""
+    rows = torch.arange(X.shape[0], device=X.device)[:, None]
+    return X[rows, idx], w[rows, idx]
+
+
+def _positive_first(w: torch.Tensor, m: int) -> torch.Tensor:
+    """w: (B, N) -> (B, m) indices of the points of positive weight in their order, then of others."""
+    if w.shape[0] == 1:
+        return (w[0] > 0).nonzero().reshape(1, -1)[:, :m]
+    return torch.argsort((w <= 0).to(torch.uint8), dim=1, stable=True)[:, :m]
 
 
 def kmeans(
@@ -134,8 +173,16 @@ def kmeans(
     max_iter: int = 100,
     tol: float = 1e-6,
     seed: int = 0,
+    fit_points: int | None = FIT_POINTS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched weighted k-means with k-means++ seeding.
+
+    Only the points of positive weight are fitted. When an item has more of
+    them than ``fit_points``, the ``n_init`` restarts run on a seeded random
+    subset of ``fit_points`` of them, and the best restart is then refined
+    by Lloyd iterations on all of them (it starts near their optimum, so it
+    takes a few). The restarts run together, sharing each pass over the
+    points. Finally every point takes its nearest centre.
 
     Args:
         X: (B, N, D) points (float64 stays float64, other dtypes run in float32).
@@ -145,8 +192,9 @@ def kmeans(
             None: all 1.
         n_init: k-means++ restarts; the lowest inertia wins, per item.
         max_iter: Lloyd iterations cap. tol: convergence threshold on centre moves.
-        seed: seeds the k-means++ draws (a CPU generator, so the result is the
-            same on any device).
+        seed: seeds the k-means++ and subset draws (a CPU generator, so the
+            result is the same on any device).
+        fit_points: size of the subset the restarts run on; None: all points.
 
     Returns:
         labels (B, N) long, centres (B, k, D).
@@ -161,22 +209,37 @@ def kmeans(
         raise ValueError(f"number of clusters must be >= 1, got {k}")
     if X.dim() != 3:
         raise ValueError(f"X must have shape (B, N, D), got {tuple(X.shape)}")
+    if fit_points is not None and fit_points < 1:
+        raise ValueError(f"fit_points must be >= 1 or None, got {fit_points}")
     X = X.detach()
     X = X if X.dtype == torch.float64 else X.float()
     w = torch.ones(X.shape[:2], device=X.device, dtype=X.dtype) if weights is None else weights.to(X.device, X.dtype)
     gen = torch.Generator().manual_seed(seed)
-    x2 = _sq_norms(X)
-    best = None
-    for _ in range(n_init):
-        labels, centres, inertia = lloyd(X, w, kmeans_pp_init(X, w, k, gen, x2), max_iter, tol, x2)
-        if best is None:
-            best = [labels, centres, inertia]
-        else:
-            better = inertia < best[2]  # (B,)
-            best[0] = torch.where(better[:, None], labels, best[0])
-            best[1] = torch.where(better[:, None, None], centres, best[1])
-            best[2] = torch.where(better, inertia, best[2])
-    return best[0], best[1]
+    b, n, _ = X.shape
+    # the fitted points: those of positive weight, in their order (padded with weight 0 to the largest count)
+    Xf, wf = X, w
+    m = int((w > 0).sum(1).max())
+    if 0 < m < n:
+        Xf, wf = _gather(X, w, _positive_first(w, m))
+    # the restarts: on a random subset of the fitted points when they are many
+    Xs, ws = Xf, wf
+    subset = fit_points is not None and Xf.shape[1] > fit_points
+    if subset:
+        keys = torch.rand(b, Xf.shape[1], generator=gen, dtype=torch.float64).to(X.device)
+        keys = torch.where(wf > 0, keys, 2.0)  # weighted points first
+        idx = keys.topk(fit_points, dim=1, largest=False).indices.sort(1).values
+        Xs, ws = _gather(Xf, wf, idx)
+    x2 = _sq_norms(Xs)
+    inits = torch.stack([kmeans_pp_init(Xs, ws, k, gen, x2) for _ in range(n_init)], 1)  # (B, R, k, D)
+    labels, centres, inertia = lloyd(Xs, ws, inits, max_iter, tol, x2)
+    best = inertia.argmin(1)  # (B,) the first of equal inertias
+    rows = torch.arange(b, device=X.device)
+    centres = centres[rows, best]  # (B, k, D)
+    if subset:  # refine on all fitted points
+        labels, centres, _ = lloyd(Xf, wf, centres, max_iter, tol)
+    elif Xf is X:
+        return labels[rows, :, best], centres
+    return _nearest(X, centres[:, None])[0][..., 0], centres
 
 
 def check_kmeans_args(n_init: int, max_iter: int, tol: float) -> None:
@@ -200,6 +263,9 @@ class KMeansClusterer(Clusterer):
         max_iter: Lloyd iterations cap.
         tol: stop when no centre moves more than this (squared distance).
         seed: seeds the k-means++ draws, so results are reproducible.
+        fit_points: the restarts run on a seeded random subset of at most
+            this many of the fitted bins; the best is then refined on all of
+            them (see :func:`kmeans`). null: the restarts see all bins.
 
     Example:
         >>> V = torch.zeros(1, 4, 3, 2)
@@ -211,16 +277,23 @@ class KMeansClusterer(Clusterer):
     """
 
     @typechecked
-    def __init__(self, n_init: int = 3, max_iter: int = 100, tol: float = 1e-6, seed: int = 0):
+    def __init__(
+        self, n_init: int = 3, max_iter: int = 100, tol: float = 1e-6, seed: int = 0, fit_points: int | None = FIT_POINTS
+    ):
         check_kmeans_args(n_init, max_iter, tol)
-        self.n_init, self.max_iter, self.tol, self.seed = n_init, max_iter, tol, seed
+        if fit_points is not None and fit_points < 1:
+            raise ValueError(f"fit_points must be >= 1 (or null for all bins), got {fit_points}")
+        self.n_init, self.max_iter, self.tol, self.seed, self.fit_points = n_init, max_iter, tol, seed, fit_points
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(n_init={self.n_init}, max_iter={self.max_iter}, tol={self.tol}, seed={self.seed})"
+        return (
+            f"{type(self).__name__}(n_init={self.n_init}, max_iter={self.max_iter}, tol={self.tol}, seed={self.seed}, "
+            f"fit_points={self.fit_points})"
+        )
 
     def fit_labels(self, X: torch.Tensor, k: int, w: torch.Tensor) -> torch.Tensor:
         """X: (R, N, K) embeddings, w: (R, N) fitting weights -> labels (R, N) in [0, k)."""
-        return kmeans(X, k, w, self.n_init, self.max_iter, self.tol, self.seed)[0]
+        return kmeans(X, k, w, self.n_init, self.max_iter, self.tol, self.seed, self.fit_points)[0]
 
     @torch.no_grad()
     def __call__(self, V, num_spk, active=None, lengths=None, refs=None):
@@ -335,7 +408,7 @@ class SoftKMeansClusterer(KMeansClusterer):
         alpha: sharpness, in 1 / squared distance (unit-norm embeddings lie
             at squared distances 0 to 4). The default, 3, is the best of
             1.5 ... 5 on the speechocean762 validation set (docs/results.md).
-        n_init, max_iter, tol, seed: as for ``kmeans``.
+        n_init, max_iter, tol, seed, fit_points: as for ``kmeans``.
 
     Example:
         >>> V = torch.zeros(1, 4, 3, 2)
@@ -349,8 +422,16 @@ class SoftKMeansClusterer(KMeansClusterer):
     soft = True
 
     @typechecked
-    def __init__(self, alpha: float = 3.0, n_init: int = 3, max_iter: int = 100, tol: float = 1e-6, seed: int = 0):
-        super().__init__(n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+    def __init__(
+        self,
+        alpha: float = 3.0,
+        n_init: int = 3,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        seed: int = 0,
+        fit_points: int | None = FIT_POINTS,
+    ):
+        super().__init__(n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, fit_points=fit_points)
         if not (math.isfinite(alpha) and alpha > 0):
             raise ValueError(f"alpha must be > 0 and finite, got {alpha}")
         self.alpha = float(alpha)
@@ -369,8 +450,8 @@ class SoftKMeansClusterer(KMeansClusterer):
         w = fit_weights((b, t, f), active, lengths, V.device)  # (B, N)
         X = V.detach().reshape(b, t * f, k)
         X = X if X.dtype == torch.float64 else X.float()
-        centres = kmeans(X, num_spk, w, self.n_init, self.max_iter, self.tol, self.seed)[1]  # (B, C, K)
-        masks = self.distance_masks(_sq_dist(X, centres, _sq_norms(X)))  # (B, N, C)
+        centres = kmeans(X, num_spk, w, self.n_init, self.max_iter, self.tol, self.seed, self.fit_points)[1]  # (B, C, K)
+        masks = self.assign(X, centres)  # (B, N, C)
         masks = masks.transpose(1, 2).reshape(b, num_spk, t, f)
         return masks * valid_mask((b, t, f), lengths, V.device)[:, None].to(masks.dtype)
 

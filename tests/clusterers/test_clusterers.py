@@ -193,6 +193,62 @@ def test_kmeans_weights_zero_points_do_not_move_centres():
     assert labels[0, 4] == labels[0, 2]  # the unweighted outlier is still labelled
 
 
+def blobs(n: int, k: int, d: int, spread: float, seed: int) -> torch.Tensor:
+    """(1, n, d) points around k random unit directions, overlapping for a large ``spread``."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.nn.functional.normalize(torch.randn(k, d, generator=g), dim=-1)
+    return (centres[torch.randint(0, k, (n,), generator=g)] + spread * torch.randn(n, d, generator=g))[None]
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_kmeans_finds_the_partition_of_scikit_learn(k):
+    """Restarts on a subset, refined on all points: the partition of scikit-learn's KMeans (ARI >= 0.99)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    X = blobs(20000, k, 8, 0.3, seed=k)
+    ref = KMeans(k, n_init=3, random_state=0).fit(X[0].numpy()).labels_
+    for fit_points in (1000, None):
+        labels, centres = kmeans(X, k, n_init=3, fit_points=fit_points)
+        assert adjusted_rand_score(ref, labels[0].numpy()) >= 0.99, fit_points
+        nearest = ((X[0, :, None] - centres[0][None]) ** 2).sum(-1).argmin(-1)
+        assert torch.equal(labels[0], nearest)  # every point is labelled by its nearest centre
+
+
+def test_kmeans_subset_then_refine_reaches_the_full_fit():
+    X = blobs(6000, 3, 5, 0.25, seed=1)
+    full_labels, full = kmeans(X, 3, n_init=2, tol=1e-10, fit_points=None)
+    sub_labels, sub = kmeans(X, 3, n_init=2, tol=1e-10, fit_points=500)
+    assert same_partition(full_labels, sub_labels)
+    order = ((full[0, :, None] - sub[0, None]) ** 2).sum(-1).argmin(1)
+    torch.testing.assert_close(sub[0, order], full[0], atol=1e-5, rtol=0)
+
+
+def test_kmeans_fits_only_the_weighted_points():
+    """Zero-weight points change nothing (same draws, same centres) and are still labelled."""
+    X = blobs(3000, 2, 4, 0.3, seed=2)
+    w = (torch.rand(1, 3000, generator=torch.Generator().manual_seed(0)) > 0.7).float()
+    X[0, w[0] == 0] += 5.0  # unweighted points far off
+    labels, centres = kmeans(X, 2, w, n_init=3, seed=4)
+    _, centres_alone = kmeans(X[:, w[0] > 0], 2, n_init=3, seed=4)
+    assert torch.equal(centres, centres_alone)
+    assert labels.shape == (1, 3000) and torch.unique(labels).numel() == 2
+
+
+def test_lloyd_runs_restarts_together():
+    """R restarts in one call give what each gives alone."""
+    X = blobs(800, 3, 4, 0.5, seed=3)
+    w = torch.rand(1, 800, generator=torch.Generator().manual_seed(1))
+    inits = torch.stack([X[:, [i, i + 1, i + 2]] for i in (0, 10, 20)], 1)  # (1, R = 3, k = 3, D)
+    labels, centres, inertia = lloyd(X, w, inits, max_iter=100, tol=0.0)
+    assert labels.shape == (1, 800, 3) and centres.shape == (1, 3, 3, 4) and inertia.shape == (1, 3)
+    for r in range(3):
+        lab, cen, ine = lloyd(X, w, inits[:, r], max_iter=100, tol=0.0)
+        assert torch.equal(lab, labels[..., r])
+        torch.testing.assert_close(cen, centres[:, r])
+        torch.testing.assert_close(ine, inertia[:, r])
+
+
 def test_lloyd_reseeds_empty_clusters_at_distinct_points():
     X = torch.tensor([[[0.0], [1.0], [2.0], [10.0], [11.0]]])
     w = torch.ones(1, 5)
@@ -267,6 +323,8 @@ def test_bad_config(name, conf, pattern):
         ("spectral", {"affinity": "cosine"}, "affinity must be one of"),
         ("spectral", {"num_vectors": 0}, "num_vectors must be >= 1"),
         ("spectral", {"eps": 2.0}, r"eps must be in \(0, 1\)"),
+        ("kmeans", {"fit_points": 0}, "fit_points must be >= 1"),
+        ("soft_kmeans", {"fit_points": 1.5}, "fit_points"),
         ("soft_kmeans", {"alpha": 0.0}, "alpha must be > 0 and finite"),
         ("soft_kmeans", {"alpha": -1.0}, "alpha must be > 0 and finite"),
         ("soft_kmeans", {"alpha": float("inf")}, "alpha must be > 0 and finite"),
