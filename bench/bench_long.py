@@ -215,8 +215,9 @@ def main(argv=None) -> int:
                 f"speechocean762 test speakers {SPEAKERS[0]} (m) and {SPEAKERS[1]} (f). One fresh process per input: "
                 "CPU = process CPU time of `separate()`, RSS before = the process with torch, the model and the "
                 "input loaded, peak RSS = `ru_maxrss`. Same order: mixtures whose outputs hold the speakers in the "
-                "order that holds overall (no swap between encoder chunks). SI-SDR: mean over the mixtures, in that "
-                "order.",
+                "order that holds overall; a mixture the model itself embeds the other way is in the other order in "
+                "one pass too, so the line below the table counts the swaps that chunking made. SI-SDR: mean over "
+                "the mixtures, in that order.",
                 "",
                 header,
                 *rows,
