@@ -111,7 +111,7 @@ def channel_arg(text: str) -> int | str:
 
 def check_device(spec: str | None):
     """``--device spec`` as a torch.device this torch can use; a one-line ConfigError naming ``--device`` otherwise."""
-    from dcsep.separate import resolve_device
+    from dcsep.runtime import resolve_device
 
     try:
         return resolve_device(spec)

@@ -267,3 +267,70 @@ def test_ten_minute_input_in_bounded_memory(tmp_path):
     used = res["peak_mb"] - res["base_mb"]
     assert used < res["emb_mb"] / 2, res
     print(f"10 minutes: peak {res['peak_mb']:.0f} MB, {used:.0f} MB over the start-up")
+
+
+def test_num_spk_auto_lists_and_counts(env, tmp_path, monkeypatch, capsys):
+    """--num-spk auto (issue 21): each utterance gets the count the Separator gives; spk<c>.scp lists those
+    with at least c sources, utt2num_spk the counts; a recount removes the sources no longer given."""
+    from dcsep.separate import Separator
+
+    counts = {0: 1, 1: 2, 2: 3, 3: 2}  # by the mixture's first sample's rank, set below
+    mixes = scp(env["tt"] / "wav.scp")
+    order = {round(float(read(p)[100]), 4): i for i, p in enumerate(mixes.values())}
+
+    def fake(self, wav, num_spk=None, clusterer=None, clusterer_conf=None, channel="mean", refs=None, fs=None,
+             return_masks=False):
+        assert num_spk == "auto"
+        c = counts[order[round(float(wav[100]), 4)]]
+        est = np.stack([wav / c] * c)
+        return (est, np.full((c, 4, 129), 1 / c, np.float32)) if return_masks else est
+
+    monkeypatch.setattr(Separator, "separate", fake)
+    out = tmp_path / "out"
+    assert decode(env, out, "--num-spk", "auto") == 0
+    err = capsys.readouterr().err
+    assert "1 to 3 sources, counted per mixture" in err and "counted sources: 1 with 1, 2 with 2, 1 with 3" in err
+    assert (out / "utt2num_spk").read_text() == "".join(f"{u} {counts[i]}\n" for i, u in enumerate(UTTS))
+    assert list(scp(out / "spk1.scp")) == UTTS
+    assert list(scp(out / "spk2.scp")) == ["utt001", "utt002", "utt003"] and list(scp(out / "spk3.scp")) == ["utt002"]
+    assert sorted(p.name for p in (out / "wav").glob("utt002-*")) == ["utt002-spk1.wav", "utt002-spk2.wav", "utt002-spk3.wav"]
+    assert decode(env, out, "--num-spk", "auto") == 0
+    assert f"{NUM_UTTS} already done, 0 to separate" in capsys.readouterr().err
+    # utt002 is counted again (its input changed) and gets one source: its spk2/spk3 wavs go, and so does spk3.scp
+    counts[2] = 1
+    os.utime(mixes["utt002"])
+    assert decode(env, out, "--num-spk", "auto") == 0
+    assert f"{NUM_UTTS - 1} already done, 1 to separate" in capsys.readouterr().err
+    assert [p.name for p in (out / "wav").glob("utt002-*")] == ["utt002-spk1.wav"]
+    assert not (out / "spk3.scp").exists() and "utt002" not in scp(out / "spk2.scp")
+    # another --max-spk is another setting
+    assert decode(env, out, "--num-spk", "auto", "--max-spk", "4") == 1
+    assert "max_spk: 3 -> 4" in capsys.readouterr().err
+
+
+def test_num_spk_auto_with_the_model(env, tmp_path):
+    """--num-spk auto end to end with the Separator's own count (an untrained model: any count in 1..2)."""
+    out = tmp_path / "out"
+    assert decode(env, out, "--num-spk", "auto", "--max-spk", "2") == 0
+    counts = {u: int(c) for u, c in scp(out / "utt2num_spk").items()}
+    assert list(counts) == UTTS and set(counts.values()) <= {1, 2}
+    for utt, c in counts.items():
+        est = np.stack([read(out / "wav" / f"{utt}-spk{k}.wav") for k in range(1, c + 1)])
+        np.testing.assert_allclose(est.sum(0), read(scp(env["tt"] / "wav.scp")[utt]), atol=3e-3)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--num-spk", "x"], "--num-spk must be a number of sources >= 1 or 'auto', got 'x'"),
+        (["--num-spk", "auto", "--max-spk", "0"], "--max-spk must be >= 1, got 0"),
+        (["--num-spk", "auto", "--clusterer", "oracle_kmeans", "--ref", "{tt}"], "the references give the count"),
+        (["--num-spk", "auto", "--oracle", "ibm", "--ref", "{tt}"], "--oracle takes --ref's count"),
+    ],
+)
+def test_num_spk_auto_option_errors(env, tmp_path, capsys, extra, message):
+    extra = [a.format(tt=env["tt"]) for a in extra]
+    assert decode(env, tmp_path / "out", *extra) == 1
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "out").exists()
