@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# Stages 2-5 shared by the dcsep recipes, and the defaults of their options.
+# The stages shared by the dcsep recipes, and the defaults of their options.
 #
-# A recipe's run.sh sets its own options, sources this file (which fills in
-# the defaults below for the options it did not set), sources
-# tools/parse_options.sh, then runs its corpus stage(s) and calls
-# run_common_stages. The options of stages 2-5:
+# A recipe's run.sh holds its corpus settings only (as ESPnet's
+# egs2/wsj0_2mix/enh1/run.sh): the options of its corpus and its own
+# defaults for the options below, then the hooks
+#
+#   recipe_setup         (optional) derive settings once the options are parsed
+#   recipe_data          stage 1: write the Kaldi-style data dirs into data_dir
+#   recipe_info          (optional) print the paragraph under the RESULTS.md title
+#   recipe_more_stages   (optional) stages after 5 (e.g. wsj0_3mix's stage 6)
+#
+# and ends with
+#
+#   . "${DCSEP_ROOT}/tools/recipe_stages.sh"
+#   run_recipe "$@"
+#
+# run_recipe parses "$@" (tools/parse_options.sh: --name value), runs
+# recipe_setup, checks the settings, runs stage 1 (recipe_data) and the
+# stages 2-5 below, and writes exp/<tag>/RESULTS.md: this file is its one
+# writer. Empty values mean "derived" (a recipe says from what); only ngpu
+# has "auto" (detect a GPU). The options of stages 2-5:
 #
 #   stage / stop_stage   first and last stage to run
 #   ngpu                 auto (1 when a GPU is visible, else 0), 0 (CPU), 1, or N > 1 (torchrun, N processes)
@@ -12,7 +27,10 @@
 #   train_config         training YAML (see docs/training.md)
 #   tag                  name of the exp dir exp/<tag> (default: conf/train_NAME.yaml -> dc_NAME)
 #   data_dir             where the Kaldi-style data dirs are
-#   train_set / valid_set / test_sets   data dir names under data_dir
+#   train_set / valid_set  data dir names under data_dir
+#   stats_set            data dir of the feature statistics (default: train_set)
+#   test_sets            the test sets: names of data dirs under data_dir, or NAME=DIR for a
+#                        data dir elsewhere (decoded as NAME; e.g. a cross-corpus test set)
 #   decode_methods       any of: kmeans soft_kmeans oracle_kmeans spectral (deep clustering
 #                        with that clusterer), ibm irm (oracle masks, the ceilings)
 #   stats_max_utts       mixtures used for the feature statistics
@@ -20,7 +38,21 @@
 #                        spaced over its sorted ids, as data_dir/<set>_subN (default: all)
 #   num_workers          DataLoader workers for training (default: the config's)
 #   verbose              true: also print the output of every stage (not only its log file)
+#   cross_corpus_dir     a folder of clean single-speaker recordings to test on across corpora
+#                        (recipes that release a model; test only: never trained or tuned on);
+#                        empty: none. Its 2- and 3-speaker test sets are built by dcsep-mix into
+#                        data_dir/<cross_corpus_name>/ and decoded as <cross_corpus_name>_2spk, _3spk
+#   cross_corpus_name    the name of those sets
+#   cross_corpus_lists   their mix lists (dcsep-mix --from-list); empty: local/mix_lists/<cross_corpus_name>
+#                        when the recipe has it, else drawn with seed 0
+#   cross_corpus_mixtures  mixtures of 2 and of 3 speakers when drawn
 #
+# The test-set names differ between recipes on purpose: the wsj0-mix recipes and
+# speechocean762 keep the names of wsj0-2mix (tt: 2 speakers, tt_3spk: 3), which
+# their released results and models cite; tts_mix names every set
+# <split>_<C>spk because it makes 2- and 3-speaker sets of every split.
+#
+# Stage 1: the corpus's data dirs (recipe_data) -> data_dir/<set>
 # Stage 2: feature statistics (dcsep-stats)   -> exp/<tag>/stats/feats_stats.pt
 # Stage 3: training (dcsep-train, or torchrun) -> exp/<tag>/model.pt
 # Stage 4: decoding (dcsep-decode)            -> exp/<tag>/decode/<test set>/<method>/
@@ -39,15 +71,18 @@
 : "${data_dir=data}"
 : "${train_set=tr}"
 : "${valid_set=cv}"
+: "${stats_set=}"
 : "${test_sets=tt}"
 : "${decode_methods=kmeans ibm irm}"
 : "${stats_max_utts=500}"
 : "${test_max_utts=}"
 : "${num_workers=}"
 : "${verbose=false}"
+: "${cross_corpus_dir=}"
+: "${cross_corpus_name=cross}"
+: "${cross_corpus_lists=}"
+: "${cross_corpus_mixtures=150 100}"
 
-# training lines shown on the terminal (all output is in the logs)
-train_log_filter='epoch [0-9]+ done|training summary|ERROR|Error|error'
 
 # resolve derived settings after option parsing; call once before any stage
 setup_common() {
@@ -71,16 +106,82 @@ setup_common() {
         die "cannot import dcsep with $(command -v python || echo 'no python'); run tools/setup_venv.sh first"
 }
 
+# run_recipe "$@": parse the options, set up, and run stages 1-5 (see the top of this file)
+run_recipe() {
+    . "${DCSEP_ROOT}/tools/parse_options.sh"
+    . "${DCSEP_ROOT}/tools/recipe_utils.sh"
+    # set after the options (not options themselves): training lines shown on the terminal (all
+    # output is in the logs), and the notes of the results on test subsets and cross-corpus sets
+    train_log_filter='epoch [0-9]+ done|training summary|ERROR|Error|error'
+    test_subset_note=""
+    cross_corpus_note=""
+    if declare -F recipe_setup > /dev/null; then
+        recipe_setup
+    fi
+    [[ -n ${data_dir} ]] || die "--data_dir is empty"
+    setup_common
+    log "recipe ${recipe_name:-$(basename -- "$(pwd)")}: data ${data_dir}, exp ${expdir}, stages ${stage}-${stop_stage}," \
+        "${nj} job(s), device ${device}${recipe_summary:+, ${recipe_summary}}"
+    if want_stage 1; then
+        recipe_data
+    fi
+    if [[ -n ${cross_corpus_dir} ]] && { want_stage 1 || want_stage 4 || want_stage 5; }; then
+        cross_corpus_sets
+    fi
+    if ((stage <= stop_stage)); then
+        run_common_stages
+    fi
+    if declare -F recipe_more_stages > /dev/null; then
+        recipe_more_stages
+    fi
+    log "done"
+}
+
+# cross_corpus_sets: build the 2- and 3-speaker test sets of cross_corpus_dir with dcsep-mix
+# (data_dir/<cross_corpus_name>/tt_2spk, tt_3spk) and add them to test_sets as NAME=DIR
+cross_corpus_sets() {
+    local name=${cross_corpus_name} lists=${cross_corpus_lists} out="${data_dir}/${cross_corpus_name}" opts
+    [[ -d ${cross_corpus_dir} ]] || die "--cross_corpus_dir: not a directory: ${cross_corpus_dir}"
+    [[ ${name} =~ ^[A-Za-z0-9_-]+$ ]] || die "--cross_corpus_name: letters, digits, _ and - only, got '${name}'"
+    [[ -z ${lists} && -d local/mix_lists/${name} ]] && lists=local/mix_lists/${name}
+    local made_from="${cross_corpus_dir} ${lists:-seed 0: ${cross_corpus_mixtures}}"
+    if ! is_done "${out}" || [[ $(cat -- "${out}/.made_from" 2> /dev/null) != "${made_from}" ]]; then
+        if [[ -n ${lists} ]]; then
+            [[ -d ${lists} ]] || die "--cross_corpus_lists: not a directory: ${lists}"
+            opts=(--from-list "${lists}")
+            log "cross-corpus test sets: ${cross_corpus_dir} with the mix lists ${lists} -> ${out}"
+        else
+            local counts
+            read -ra counts <<< "${cross_corpus_mixtures}"
+            opts=(--num-spk 2 3 --num-mixtures "${counts[@]}" --seed 0)
+            log "cross-corpus test sets: ${cross_corpus_dir}, mix lists drawn with seed 0 -> ${out}"
+        fi
+        run_log "exp/logs/cross_corpus_${name}.log" dcsep-mix --input "${cross_corpus_dir}" --out-dir "${out}" \
+            --fs "${fs:-8000}" --nj "${nj}" --overwrite "${opts[@]}" ||
+            die "cannot build the cross-corpus test sets (log: exp/logs/cross_corpus_${name}.log)"
+        printf '%s\n' "${made_from}" > "${out}/.made_from"
+        mark_done "${out}"
+    fi
+    local c
+    for c in 2 3; do
+        [[ -f ${out}/tt_${c}spk/wav.scp ]] && test_sets+=" ${name}_${c}spk=${out}/tt_${c}spk"
+    done
+    cross_corpus_note="Cross-corpus test sets (test only: never trained or tuned on): ${name}_2spk and ${name}_3spk,"
+    cross_corpus_note+=" mixtures of \`${cross_corpus_dir}\` built by dcsep-mix (${lists:+lists \`${lists}\`}${lists:-drawn with seed 0})"
+    cross_corpus_note+=" with the wsj0-2mix scaling."
+}
+
 run_common_stages() {
     local stats="${expdir}/stats/feats_stats.pt"
     local logdir="${expdir}/logs"
+    local stats_dir="${data_dir}/${stats_set:-${train_set}}"
 
     if want_stage 2; then
         if [[ -f ${stats} ]] && cmp -s -- "${train_config}" "${expdir}/stats/.config.yaml"; then
             log "stage 2: feature statistics exist: ${stats}"
         else
-            log "stage 2: feature statistics of ${data_dir}/${train_set} (at most ${stats_max_utts} mixtures)"
-            run_log "${logdir}/stage2_stats.log" dcsep-stats --data-dir "${data_dir}/${train_set}" \
+            log "stage 2: feature statistics of ${stats_dir} (at most ${stats_max_utts} mixtures)"
+            run_log "${logdir}/stage2_stats.log" dcsep-stats --data-dir "${stats_dir}" \
                 --config "${train_config}" --out "${stats}" --max-utts "${stats_max_utts}"
             cp -- "${train_config}" "${expdir}/stats/.config.yaml"
         fi
@@ -124,7 +225,7 @@ run_common_stages() {
 
     if want_stage 5; then
         score_sets "${expdir}"
-        write_results_table "${expdir}" "Model \`${expdir}/model.pt\` (config \`${train_config}\`)"
+        write_results_table "${expdir}"
     fi
 }
 
@@ -132,10 +233,12 @@ run_common_stages() {
 # (NUM_SPK empty: the reference dir's number of sources)
 decode_sets() {
     local model=$1 out=$2 num_spk=$3
-    local set method dir dec_nj opts
-    for set in ${test_sets}; do
-        [[ -f ${data_dir}/${set}/wav.scp ]] || die "test set ${data_dir}/${set} not found; run stage 1 first"
-        dec_nj=$(jobs_for "${data_dir}/${set}")
+    local entry set src method dir dec_nj opts
+    for entry in ${test_sets}; do
+        set=$(set_name_of "${entry}")
+        src=$(set_dir_of "${entry}")
+        [[ -f ${src}/wav.scp ]] || die "test set ${src} not found; run stage 1 first"
+        dec_nj=$(jobs_for "${src}")
         [[ ${device} == cuda ]] && dec_nj=1
         for method in ${decode_methods}; do
             dir="${out}/decode/${set}/${method}"
@@ -149,7 +252,7 @@ decode_sets() {
             [[ -n ${num_spk} ]] && opts+=(--num-spk "${num_spk}")
             log "stage 4: decoding ${set} with ${method} -> ${dir}"
             run_log "${out}/logs/stage4_decode_${set}_${method}.log" ${decode_cmd[@]+"${decode_cmd[@]}"} \
-                dcsep-decode --model "${model}" --scp "${data_dir}/${set}/wav.scp" --ref "${data_dir}/${set}" \
+                dcsep-decode --model "${model}" --scp "${src}/wav.scp" --ref "${src}" \
                 --outdir "${dir}" --nj "${dec_nj}" --device "${device}" "${opts[@]}"
             mark_done "${dir}"
         done
@@ -158,38 +261,49 @@ decode_sets() {
 
 # score_sets EXPDIR: score every decoded test set x method (dcsep-score skips what is scored already)
 score_sets() {
-    local out=$1 set method dir
-    for set in ${test_sets}; do
+    local out=$1 entry set src method dir
+    for entry in ${test_sets}; do
+        set=$(set_name_of "${entry}")
+        src=$(set_dir_of "${entry}")
         for method in ${decode_methods}; do
             dir="${out}/decode/${set}/${method}"
             is_done "${dir}" || die "${dir} is not decoded; run stage 4 first"
             log "stage 5: scoring ${set} ${method}"
             run_log "${out}/logs/stage5_score_${set}_${method}.log" ${decode_cmd[@]+"${decode_cmd[@]}"} \
-                dcsep-score --ref "${data_dir}/${set}" --est "${dir}" --nj "$(jobs_for "${data_dir}/${set}")"
+                dcsep-score --ref "${src}" --est "${dir}" --nj "$(jobs_for "${src}")"
         done
     done
+}
+
+# a test-set entry is NAME (the data dir data_dir/NAME) or NAME=DIR (a data dir elsewhere)
+set_name_of() {
+    echo "${1%%=*}"
+}
+set_dir_of() {
+    if [[ $1 == *=* ]]; then echo "${1#*=}"; else echo "${data_dir}/$1"; fi
 }
 
 # limit_test_sets: with test_max_utts=N, every test set of more than N mixtures is replaced in
 # test_sets by data_dir/<set>_subN (tools/subset_data_dir.py: N mixtures evenly spaced over the
 # sorted ids, the same every run); test_subset_note says which, for the results
-test_subset_note=""
 limit_test_sets() {
     [[ -n ${test_max_utts} ]] || return 0
     [[ ${test_max_utts} =~ ^[1-9][0-9]*$ ]] ||
         die "--test_max_utts must be a positive integer (or empty for all), got '${test_max_utts}'"
-    local set sub n note="" sets=()
-    for set in ${test_sets}; do
-        [[ -f ${data_dir}/${set}/wav.scp ]] || die "test set ${data_dir}/${set} not found; run stage 1 first"
-        n=$(wc -l < "${data_dir}/${set}/wav.scp")
+    local entry set src sub n note="" sets=()
+    for entry in ${test_sets}; do
+        set=$(set_name_of "${entry}")
+        src=$(set_dir_of "${entry}")
+        [[ -f ${src}/wav.scp ]] || die "test set ${src} not found; run stage 1 first"
+        n=$(wc -l < "${src}/wav.scp")
         if ((n <= test_max_utts)); then
-            sets+=("${set}")
+            sets+=("${entry}")
             continue
         fi
         sub="${set}_sub${test_max_utts}"
-        if ! is_done "${data_dir}/${sub}" || [[ ${data_dir}/${set}/wav.scp -nt ${data_dir}/${sub}/.done ]]; then
+        if ! is_done "${data_dir}/${sub}" || [[ ${src}/wav.scp -nt ${data_dir}/${sub}/.done ]]; then
             log "test set ${set}: ${test_max_utts} of its ${n} mixtures -> ${data_dir}/${sub}"
-            python "${DCSEP_ROOT}/tools/subset_data_dir.py" --src "${data_dir}/${set}" --dest "${data_dir}/${sub}" \
+            python "${DCSEP_ROOT}/tools/subset_data_dir.py" --src "${src}" --dest "${data_dir}/${sub}" \
                 --num "${test_max_utts}" > /dev/null || die "cannot write ${data_dir}/${sub}"
             mark_done "${data_dir}/${sub}"
         fi
@@ -211,11 +325,24 @@ jobs_for() {
     echo "${n}"
 }
 
-# write_results_table EXPDIR INFO: EXPDIR/RESULTS.md from every scored decode dir, printed
+# write_results_table EXPDIR [INFO]: EXPDIR/RESULTS.md of this run's test sets, printed. Its
+# paragraph is INFO, else what the recipe's recipe_info prints, else the model, its config, the data
+# and the recipe; then the notes on test subsets and cross-corpus sets. Title: "<recipe>: <exp dir name>"
 write_results_table() {
-    local out=$1 info=$2
-    info="${info}, data \`${data_dir}\`; recipe \`${recipe_name:-$(basename -- "$(pwd)")}\`.${test_subset_note:+ ${test_subset_note}}"
-    python -m dcsep.results "${out}" --info "${info}" --quiet
+    local out=$1 info=${2:-} names="" entry
+    if [[ -n ${info} ]]; then
+        info+=", data \`${data_dir}\`; recipe \`${recipe_name:-$(basename -- "$(pwd)")}\`."
+    elif declare -F recipe_info > /dev/null; then
+        info=$(recipe_info) || die "recipe_info failed"
+    else
+        info="Model \`${out}/model.pt\` (config \`${train_config}\`), data \`${data_dir}\`; recipe \`${recipe_name:-$(basename -- "$(pwd)")}\`."
+    fi
+    info+="${test_subset_note:+ ${test_subset_note}}${cross_corpus_note:+ ${cross_corpus_note}}"
+    for entry in ${test_sets}; do
+        names+="${names:+ }$(set_name_of "${entry}")"
+    done
+    python -m dcsep.results "${out}" --title "${recipe_name:-$(basename -- "$(pwd)")}: ${out##*/}" --info "${info}" \
+        --test-sets "${names}" --quiet
     log "results: ${out}/RESULTS.md"
     cat -- "${out}/RESULTS.md"
 }

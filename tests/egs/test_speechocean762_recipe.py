@@ -52,10 +52,25 @@ def _speakers(d: Path) -> set[str]:
     return set(read_scp(d / "utt2spk").values())
 
 
+def _clean_folder(dest: Path, num: int = 10) -> Path:
+    """A folder of clean single-speaker recordings (utterances of the corpus, as .flac)."""
+    import soundfile as sf
+
+    dest.mkdir(parents=True)
+    wavs = sorted(p for p in (CORPUS / "WAVE").glob("SPEAKER*/*") if p.suffix in (".WAV", ".wav", ".flac"))
+    for w in wavs[::97][:num]:
+        x, fs = sf.read(w)
+        sf.write(dest / f"{w.stem}.flac", x, fs)
+    return dest
+
+
 def test_stages_1_to_5(recipe, tmp_path, monkeypatch):
-    res = run(recipe, "--tag", "dc_tiny", "--decode_methods", "kmeans soft_kmeans ibm", "--test_max_utts", "5")
+    clean = _clean_folder(tmp_path / "clean")
+    res = run(recipe, "--tag", "dc_tiny", "--decode_methods", "kmeans soft_kmeans ibm", "--test_max_utts", "5",
+              "--cross_corpus_dir", str(clean), "--cross_corpus_name", "xc", "--cross_corpus_mixtures", "4 3")
     assert res.returncode == 0, res.stderr[-3000:]
     data = recipe / "data" / "tiny"
+    assert res.stderr.count("results: exp/dc_tiny/RESULTS.md") == 1  # one writer of RESULTS.md
 
     # stage 1: the committed tiny lists were used, and the speaker sets are disjoint
     for f in (recipe / "local/mix_lists/tiny").glob("*.txt"):
@@ -78,8 +93,13 @@ def test_stages_1_to_5(recipe, tmp_path, monkeypatch):
         assert set(read_scp(data / f"{s}_sub5" / "utt2gender")) == set(sub)
     assert not (data / "tt_3spk_sub5").exists()
 
+    # the cross-corpus sets: built by dcsep-mix from the folder, test only
+    assert len(read_scp(data / "xc" / "tt_2spk" / "wav.scp")) == 4
+    assert len(read_scp(data / "xc" / "tt_3spk" / "spk3.scp")) == 3
+    assert "xc" not in (exp / "logs" / "stage3_train.log").read_text()
+
     # stages 4-5: every set and method decoded and scored; 3 sources for tt_3spk (2-speaker model)
-    for s in ("tt_closed_sub5", "tt_sub5", "tt_3spk"):
+    for s in ("tt_closed_sub5", "tt_sub5", "tt_3spk", "xc_2spk", "xc_3spk"):
         for m in ("kmeans", "soft_kmeans", "ibm"):
             assert (exp / "decode" / s / m / "summary.json").is_file(), (s, m)
     assert (exp / "decode" / "tt_3spk" / "kmeans" / "spk3.scp").is_file()
@@ -92,6 +112,8 @@ def test_stages_1_to_5(recipe, tmp_path, monkeypatch):
                  "SDRi by speaker set, 2 speakers (closed: tt_closed_sub5, open: tt_sub5)",
                  "SDRi by gender, tt_sub5", "SDRi by age, tt_3spk", "SDRi by category, tt_closed_sub5",
                  "DC, global k-means", "DC, global soft k-means", "ideal binary mask",
+                 "2 speakers (xc_2spk): 4 mixtures", "3 speakers (xc_3spk): 3 mixtures",
+                 "Cross-corpus test sets (test only: never trained or tuned on): xc_2spk and xc_3spk",
                  "Command: `", "Machine: "):
         assert text in results, text
 

@@ -1,0 +1,1 @@
+../../wsj0_2mix/local/wsj0mix.sh
