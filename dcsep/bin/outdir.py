@@ -139,11 +139,9 @@ def signature(*parts) -> str:
 
 
 def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
+    """Hex SHA-256 of a file (a model file: what made a decode dir's outputs)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class DoneLog:
