@@ -12,7 +12,8 @@ invariant, so a change is the model's sensitivity to the input level).
 
 ``<out>/summary.md`` gets the mean SI-SDRi of each arm and set and, for each
 arm, its paired difference against ``--reference`` over the same mixtures:
-mean +- standard error (std / sqrt(n)). Scores are written as they come
+mean +- standard error (std / sqrt(n)); a set not yet done counts with the
+mixtures scored so far (its ``.part`` file). Scores are written as they come
 (``<set>.tsv.part`` until the set is done): a rerun only scores what is missing.
 
     python local/robust_ablation.py --out exp/robust_ablation --reference released \\
@@ -110,7 +111,7 @@ def paired(a: dict[str, float], b: dict[str, float]) -> str:
 
 def summary(out: Path, arms: dict[str, str], sets: dict[str, str], reference: str, command: str) -> str:
     names = list(sets)
-    scores = {(a, s): read_tsv(out / a / f"{s}.tsv") for a in arms for s in names}
+    scores = {(a, s): read_tsv(out / a / f"{s}.tsv") or read_tsv(out / a / f"{s}.tsv.part") for a in arms for s in names}
     counts = {s: max((len(scores[a, s]) for a in arms), default=0) for s in names}
     head = "| arm | " + " | ".join(f"{s} ({counts[s]})" for s in names) + " |"
     rule = "| --- |" + " ---: |" * len(names)
