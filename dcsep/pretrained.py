@@ -173,13 +173,16 @@ def model_card(
         "from dcsep.separate import Separator",
         "",
         f"sep = Separator.from_pretrained(\"{name}\")  # a name under pretrained/, or the path of this dir",
-        "mix, fs = load_audio(\"/path/to/mixture.wav\", fs=sep.fs)",
-        "sources = sep.separate(mix)  # (C, L) float32",
+        "mix, fs = load_audio(\"/path/to/mixture.wav\", channel=\"mean\")  # any rate; channels downmixed",
+        "sources = sep.separate(mix, fs=fs)  # (C, L) float32 at fs",
         "for c, wav in enumerate(sources, 1):",
-        "    write_wav(f\"spk{c}.wav\", wav, sep.fs)",
+        "    write_wav(f\"spk{c}.wav\", wav, fs)",
         "```",
         "",
-        f"Input: single-channel audio at {model.fs} Hz (other rates are refused; resample first).",
+        f"Input: audio at any sample rate and with any number of channels. The model works at {model.fs} Hz "
+        "on one channel: `Separator`, `dcsep-decode` and `dcsep-separate` downmix the input (or take one "
+        f"channel), resample it to {model.fs} Hz with soxr and give the sources back at the input's rate "
+        "and length. The number of sources is given (`--num-spk` / `num_spk=`) or counted (`auto`).",
         "",
         "## Model",
         "",

@@ -77,6 +77,24 @@ def test_pack_size_card_and_load(exp_dir, tmp_path, dtype):
         assert size < 0.6 * (exp_dir / "model.pt").stat().st_size
 
 
+def test_card_python_lines_run_on_another_rate(exp_dir, tmp_path, mixture, monkeypatch):
+    """The card's Python lines work as written on a 16 kHz stereo file: sources at the file's rate and length."""
+    dest = pack(exp_dir, out_dir=tmp_path / "pretrained", name="toy")
+    card = (dest / "README.md").read_text()
+    assert "refused" not in card and "any sample rate" in card and "soxr" in card
+    code = card.split("```python\n", 1)[1].split("```", 1)[0]
+    from scipy.signal import resample_poly
+
+    wav16 = resample_poly(mixture, 2, 1)
+    sf.write(tmp_path / "mix16k.wav", np.stack([wav16, 0.5 * wav16], 1), 16000)
+    code = code.replace("/path/to/mixture.wav", str(tmp_path / "mix16k.wav")).replace('"toy"', repr(str(dest)))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "model card", "exec"), {})
+    for c in (1, 2):
+        est, fs = sf.read(tmp_path / f"spk{c}.wav")
+        assert fs == 16000 and len(est) == len(wav16)
+
+
 def test_float16_separates_like_float32(exp_dir, tmp_path, mixture):
     dest = pack(exp_dir, out_dir=tmp_path, name="half", dtype="float16")
     full = Separator.from_pretrained(exp_dir, device="cpu")
