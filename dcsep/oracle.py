@@ -57,7 +57,7 @@ def oracle_separate(mix, sources, frontend: Frontend, kind: str = "ibm", return_
     if mix.ndim != 1 or sources.ndim != 2:
         raise DataError(f"need mix (L,) and sources (C, L), got {tuple(mix.shape)} and {tuple(sources.shape)}")
     n = mix.shape[0]
-    padded = max(n, getattr(frontend, "n_fft", 0))
+    padded = max(n, frontend.n_fft)
     src = torch.zeros(sources.shape[0], padded)
     m = min(n, sources.shape[1])
     src[:, :m] = torch.from_numpy(sources[:, :m])

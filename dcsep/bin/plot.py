@@ -180,7 +180,7 @@ def plot(args) -> None:
     # Only the window asked for, and at most a few columns per pixel: every panel is drawn from the
     # same frames, chosen evenly, so a long window costs what the pixels need (plus the STFT and masks).
     fe = sep.model.frontend
-    hop = getattr(fe, "hop_length", 1)
+    hop = fe.hop_length
     with torch.inference_mode():
         x = sep._padded(wav)
         spec = fe.stft(x)  # (1, T, F)

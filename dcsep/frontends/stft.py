@@ -52,6 +52,7 @@ class STFTFrontend(Frontend):
         norm: ``"global"``, ``"utterance_mean"`` or ``"utterance_meanvar"``.
 
     Example:
+        >>> _ = torch.manual_seed(0)
         >>> fe = STFTFrontend()
         >>> feats, spec, n = fe(torch.randn(1, 8000))
         >>> tuple(feats.shape), int(n[0])
