@@ -34,7 +34,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "decode"
-BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 FS = 8000
 PAPER_MODEL = {"encoder": "blstm", "encoder_conf": {"num_layers": 2, "hidden_units": 600, "embed_dim": 40}}
 CLUSTERERS = ("kmeans", "soft_kmeans", "spectral", "oracle_kmeans")
@@ -59,11 +58,10 @@ def mixture(seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def write_section(output: Path, section: str, title: str, command: str, notes: list[str], header: str, rows: list[str]) -> None:
     """Write a table section ``bench:<section>`` of docs/benchmarks.md: title, command, notes, table."""
-    from dcsep.utils import replace_marked_section
+    from dcsep.utils import write_bench_section
 
     body = "\n".join([f"## {title}", "", f"Command: `{command.strip()}`  ", *notes, "", header, *rows])
-    replace_marked_section(output, f"bench:{section}", body, BENCHMARKS_HEAD)
-    print(f"wrote section bench:{section} of {output}", file=sys.stderr)
+    write_bench_section(output, section, body)
 
 
 def rtf_cells(timings: dict) -> list[str]:

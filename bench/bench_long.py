@@ -44,7 +44,6 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "long"
-BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 FS = 8000
 MODEL = "speechocean762_dc_blstm"
 SPEAKERS = ("0003", "0024")
@@ -152,7 +151,7 @@ def child(seconds: float, whole: bool) -> dict:
 
 
 def main(argv=None) -> int:
-    from dcsep.utils import cpu_description, replace_marked_section
+    from dcsep.utils import cpu_description, write_bench_section
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, nargs="+", default=[60.0, 600.0], help="input lengths (s)")
@@ -225,8 +224,7 @@ def main(argv=None) -> int:
                 summary,
             ]
         )
-        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
-        print(f"wrote section bench:{SECTION} of {args.output}", file=sys.stderr)
+        write_bench_section(args.output, SECTION, body)
     return 0
 
 

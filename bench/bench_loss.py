@@ -28,7 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "loss"
-BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 NAIVE_MATRICES = 4  # N x N float32 matrices alive at the naive loss's peak (measured: 3.7 at T = 100)
 
 
@@ -130,7 +129,7 @@ def cell(res: dict) -> tuple[str, str]:
 
 
 def main(argv=None) -> int:
-    from dcsep.utils import cpu_description, replace_marked_section
+    from dcsep.utils import cpu_description, write_bench_section
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="T = 100, 400; K = 40; batch 1")
@@ -213,8 +212,7 @@ def main(argv=None) -> int:
                 *rows,
             ]
         )
-        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
-        print(f"wrote section bench:{SECTION} of {args.output}")
+        write_bench_section(args.output, SECTION, body)
     return 0
 
 

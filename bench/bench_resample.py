@@ -30,7 +30,6 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "resample"
-BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 PAIRS = [(44100, 8000), (48000, 8000), (16000, 8000), (22050, 8000), (8000, 44100), (8000, 16000)]
 
 
@@ -66,7 +65,7 @@ def cpu_seconds(fn, *args, repeat: int = 3) -> float:
 
 
 def main(argv=None) -> int:
-    from dcsep.utils import cpu_description, replace_marked_section
+    from dcsep.utils import cpu_description, write_bench_section
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0, help="length of the timed noise input")
@@ -109,8 +108,7 @@ def main(argv=None) -> int:
                 *rows,
             ]
         )
-        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
-        print(f"wrote section bench:{SECTION} of {args.output}", file=sys.stderr)
+        write_bench_section(args.output, SECTION, body)
     return 0
 
 

@@ -38,7 +38,6 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "score"
-BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 FS = 8000
 
 
@@ -67,7 +66,7 @@ def timed(fn, *args, **kwargs):
 
 
 def main(argv=None) -> int:
-    from dcsep.utils import cpu_description, replace_marked_section
+    from dcsep.utils import cpu_description, write_bench_section
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--utts", type=int, default=20, help="utterances (default 20)")
@@ -163,8 +162,7 @@ def main(argv=None) -> int:
                 summary,
             ]
         )
-        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
-        print(f"wrote section bench:{SECTION} of {args.output}", file=sys.stderr)
+        write_bench_section(args.output, SECTION, body)
     return 0
 
 

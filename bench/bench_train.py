@@ -24,7 +24,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "train"
-BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
 
 BLSTM_2X600 = {"encoder": "blstm", "encoder_conf": {"num_layers": 2, "hidden_units": 600, "embed_dim": 40}}
 BLSTM_4X600 = {"encoder": "blstm", "encoder_conf": {"num_layers": 4, "hidden_units": 600, "embed_dim": 40}}
@@ -106,7 +105,7 @@ def run_case(model_conf: dict, batch: int, chunk_frames: int, device: str, amp: 
 
 
 def main(argv=None) -> int:
-    from dcsep.utils import cpu_description, replace_marked_section
+    from dcsep.utils import cpu_description, write_bench_section
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", action="append", default=None,
@@ -176,8 +175,7 @@ def main(argv=None) -> int:
                 "\nGPU: not yet measured (no GPU was available); on one, "
                 "`python bench/bench_train.py --device cuda --amp --batch-sizes 16 64 256 --steps 20`.\n"
             )
-        replace_marked_section(args.output, f"bench:{SECTION}", body, BENCHMARKS_HEAD)
-        print(f"updated {args.output}", file=sys.stderr)
+        write_bench_section(args.output, SECTION, body)
     return 0
 
 

@@ -141,6 +141,16 @@ def replace_marked_section(path: str | Path, name: str, body: str, new_file_text
     atomic_write_text(path, text)
 
 
+BENCHMARKS_HEAD = "# Benchmarks\n\nFigures written by the scripts in `bench/` (`--write`).\n"
+
+
+def write_bench_section(path: str | Path, section: str, body: str) -> None:
+    """Write ``body`` as the section ``bench:<section>`` of the benchmarks page ``path``
+    (docs/benchmarks.md; started with its heading when missing) and say so on stderr."""
+    replace_marked_section(path, f"bench:{section}", body, BENCHMARKS_HEAD)
+    print(f"wrote section bench:{section} of {path}", file=sys.stderr)
+
+
 def cpu_name() -> str:
     """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:

@@ -60,3 +60,15 @@ def test_cpu_description_names_the_cores():
     from dcsep.utils import cpu_description, cpu_name
 
     assert cpu_name() and cpu_description() == f"{cpu_name()}, {os.cpu_count()} cores"
+
+
+def test_write_bench_section_starts_the_page_and_replaces_its_section(tmp_path, capsys):
+    from dcsep.utils import BENCHMARKS_HEAD, write_bench_section
+
+    page = tmp_path / "benchmarks.md"
+    write_bench_section(page, "x", "first")
+    assert page.read_text().startswith(BENCHMARKS_HEAD) and "first" in page.read_text()
+    write_bench_section(page, "x", "second")
+    text = page.read_text()
+    assert "second" in text and "first" not in text and text.count("<!-- bench:x -->") == 1
+    assert "wrote section bench:x" in capsys.readouterr().err
