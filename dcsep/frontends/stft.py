@@ -38,6 +38,11 @@ class STFTFrontend(Frontend):
 
     The utterance statistics are taken over the first ``lengths[b]`` frames
     of each utterance of a padded batch, so padding does not change them.
+    With ``active_db`` they are taken over the utterance's active frames only:
+    those whose energy is within ``active_db`` dB of its loudest frame. A
+    recording with long pauses (or digital silence) then gets the mean of its
+    speech, not one pulled down by the pauses; the choice of frames depends
+    on the levels relative to the loudest frame, so it is level invariant too.
     A caller that feeds a long utterance in pieces computes them once with
     :meth:`utterance_stats` and passes them to :meth:`features` as
     ``utt_stats``.
@@ -50,6 +55,8 @@ class STFTFrontend(Frontend):
         log_floor: added to the magnitude before the log.
         center: pad the signal by ``n_fft // 2`` on both sides (torch.stft).
         norm: ``"global"``, ``"utterance_mean"`` or ``"utterance_meanvar"``.
+        active_db: for the utterance norms, take the statistics over the
+            frames within this many dB of the loudest (None: all frames).
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -73,6 +80,7 @@ class STFTFrontend(Frontend):
         log_floor: float = 1e-6,
         center: bool = True,
         norm: str = "global",
+        active_db: float | None = None,
     ):
         super().__init__()
         if window not in ("sqrt_hann", "hann"):
@@ -85,12 +93,15 @@ class STFTFrontend(Frontend):
             raise ValueError(f"need 0 < hop_length <= n_fft, got n_fft={n_fft}, hop_length={hop_length}")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}, not {norm!r}")
+        if active_db is not None and (norm == "global" or active_db <= 0):
+            raise ValueError(f"active_db must be positive and needs an utterance norm, got {active_db} with norm={norm!r}")
         self.fs = fs
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.log_floor = log_floor
         self.center = center
         self.norm = norm
+        self.active_db = active_db
         self.needs_stats = norm != "utterance_meanvar"
         self.num_bins = n_fft // 2 + 1
         win = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
@@ -133,7 +144,8 @@ class STFTFrontend(Frontend):
     def utterance_stats(
         self, spec: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-utterance, per-bin mean and std of the log magnitude over the valid frames.
+        """Per-utterance, per-bin mean and std of the log magnitude over the valid
+        (with ``active_db``: the active) frames.
 
         Args:
             spec: (B, T, F) complex.
@@ -142,7 +154,23 @@ class STFTFrontend(Frontend):
         Returns:
             mean (B, 1, F), std (B, 1, F) (floored at 1e-5).
         """
-        return _masked_mean_std(self.log_magnitude(spec), lengths)
+        return _masked_mean_std(self.log_magnitude(spec), self.stats_frames(spec, lengths))
+
+    def stats_frames(self, spec: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The frames the utterance statistics are taken over: (B, T, 1) bool.
+
+        The first ``lengths[b]`` frames (None: all); with ``active_db``, of
+        those, the frames whose energy is within ``active_db`` dB of the
+        loudest one.
+        """
+        b, t = spec.shape[:2]
+        frames = torch.arange(t, device=spec.device)[None, :]
+        valid = frames < (torch.full((b,), t, device=spec.device) if lengths is None else lengths.to(spec.device))[:, None]
+        if self.active_db is not None:
+            energy_db = 10 * torch.log10((spec.abs() ** 2).sum(-1) + 1e-20)  # (B, T)
+            loudest = torch.where(valid, energy_db, -torch.inf).amax(1, keepdim=True)
+            valid = valid & (energy_db >= loudest - self.active_db)
+        return valid[..., None]
 
     def features(
         self,
@@ -163,7 +191,7 @@ class STFTFrontend(Frontend):
         x = self.log_magnitude(spec)
         if self.norm == "global":
             return (x - self.mean) / self.std
-        mu, sigma = utt_stats if utt_stats is not None else _masked_mean_std(x, lengths)
+        mu, sigma = utt_stats if utt_stats is not None else _masked_mean_std(x, self.stats_frames(spec, lengths))
         return (x - mu) / (self.std if self.norm == "utterance_mean" else sigma)
 
     def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -183,7 +211,7 @@ class STFTFrontend(Frontend):
 
         For the utterance norms, of the log magnitude less each waveform's own
         per-bin mean (so the mean is 0 and the std is the within-utterance
-        spread). Accumulates in float64 so the result does not depend on the
+        spread), over the frames its statistics are taken over. Accumulates in float64 so the result does not depend on the
         order of the data beyond rounding.
         """
         total = torch.zeros(self.num_bins, dtype=torch.float64)
@@ -191,8 +219,10 @@ class STFTFrontend(Frontend):
         count = 0
         for wav in wavs:
             wav = torch.as_tensor(wav, dtype=torch.float32).reshape(1, -1)
-            logmag = self.log_magnitude(self.stft(wav))[0].double()  # (T, F)
+            spec = self.stft(wav)
+            logmag = self.log_magnitude(spec)[0].double()  # (T, F)
             if self.norm != "global":
+                logmag = logmag[self.stats_frames(spec)[0, :, 0]]
                 logmag = logmag - logmag.mean(0)
             total += logmag.sum(0)
             total_sq += (logmag**2).sum(0)
@@ -204,14 +234,9 @@ class STFTFrontend(Frontend):
         return mean.float(), std.float()
 
 
-def _masked_mean_std(x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """x: (B, T, F), lengths: (B,) or None -> mean, std over the first lengths[b] frames, each (B, 1, F)."""
-    if lengths is None:
-        mu = x.mean(1, keepdim=True)
-        var = ((x - mu) ** 2).mean(1, keepdim=True)
-    else:
-        valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None])[..., None]
-        count = valid.sum(1, keepdim=True).clamp_min(1).to(x.dtype)  # (B, 1, 1)
-        mu = torch.where(valid, x, 0.0).sum(1, keepdim=True) / count
-        var = torch.where(valid, (x - mu) ** 2, 0.0).sum(1, keepdim=True) / count
+def _masked_mean_std(x: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x: (B, T, F), frames: (B, T, 1) bool -> mean, std over the chosen frames, each (B, 1, F)."""
+    count = frames.sum(1, keepdim=True).clamp_min(1).to(x.dtype)  # (B, 1, 1)
+    mu = torch.where(frames, x, 0.0).sum(1, keepdim=True) / count
+    var = torch.where(frames, (x - mu) ** 2, 0.0).sum(1, keepdim=True) / count
     return mu, var.sqrt().clamp_min(1e-5)

@@ -292,3 +292,60 @@ def test_separation_does_not_depend_on_the_input_level(norm, invariant):
             assert max(changes) < 0.2, changes
         else:
             assert max(changes) > 0.2, changes
+
+
+@pytest.mark.parametrize("norm", ["utterance_mean", "utterance_meanvar"])
+def test_active_frames_ignore_pauses(norm):
+    """With active_db, an utterance with a long pause (here digital silence) keeps the statistics of its speech."""
+    x = _speechlike(8000)
+    paused = torch.cat([torch.zeros(1, 8000), x, torch.zeros(1, 16000)], 1)
+    fe, fe_all = STFTFrontend(norm=norm, active_db=40.0), STFTFrontend(norm=norm)
+    spec, spec_p = fe.stft(x), fe.stft(paused)
+    frames = fe.stats_frames(spec_p)[0, :, 0]
+    assert 0.2 < float(frames.float().mean()) < 0.35  # about the speech's quarter of the frames
+    mu, _ = fe.utterance_stats(spec)
+    mu_p, _ = fe.utterance_stats(spec_p)
+    mu_all, _ = fe_all.utterance_stats(spec_p)
+    gap, gap_all = (mu_p - mu).abs().mean(), (mu_all - mu).abs().mean()
+    assert gap < 0.3 and gap_all > 10 * gap
+    # the speech frames get nearly the features they have without the pause
+    mid = slice(130, 230)  # well inside the speech (frames 125..250 of the paused input)
+    f_p = fe.features(spec_p)[0, mid]
+    f = fe.features(spec)[0, mid.start - 125 : mid.stop - 125]
+    assert (f_p - f).abs().mean() < 0.3 < (fe_all.features(spec_p)[0, mid] - f).abs().mean()
+
+
+def test_active_frames_are_level_invariant_and_padding_free():
+    fe = STFTFrontend(norm="utterance_mean", active_db=40.0)
+    x = torch.cat([torch.zeros(1, 4000), _speechlike(8000)], 1)
+    ref = fe(x)[0]
+    speech = fe.stats_frames(fe.stft(x))[0, :, 0]  # digital silence stays at the log floor at any gain
+    for gain_db in (-30.0, -10.0, 6.0):
+        scaled = x * 10 ** (gain_db / 20)
+        assert torch.equal(fe.stats_frames(fe.stft(scaled))[0, :, 0], speech)
+        err = (fe(scaled)[0] - ref)[0, speech].abs().flatten()
+        assert float(err.quantile(0.99)) < 2e-3
+    # padded batch with lengths: each its own frames, the padding never counted as a frame
+    b = _speechlike(3000, 1)
+    batch, lengths = torch.cat([x, torch.nn.functional.pad(b, (0, 9000))]), torch.tensor([12000, 3000])
+    frames = fe.stats_frames(fe.stft(batch), fe.num_frames(lengths))[1, :, 0]
+    assert not frames[fe.num_frames(3000):].any()
+    torch.testing.assert_close(fe(batch, lengths)[0][1, :40], fe(b)[0][0, :40], atol=0.05, rtol=0)
+
+
+def test_active_db_needs_an_utterance_norm():
+    with pytest.raises(ValueError, match="active_db"):
+        STFTFrontend(active_db=40.0)
+    with pytest.raises(ValueError, match="active_db"):
+        STFTFrontend(norm="utterance_mean", active_db=0.0)
+
+
+def test_compute_stats_over_active_frames():
+    """The training statistics of an active-frame norm leave the pauses out, as the features do."""
+    x = _speechlike(8000)
+    paused = torch.cat([torch.zeros(1, 8000), x], 1)[0]
+    fe = STFTFrontend(norm="utterance_mean", active_db=40.0)
+    _, std_p = fe.compute_stats([paused.numpy()])
+    _, std = fe.compute_stats([x[0].numpy()])
+    _, std_all = STFTFrontend(norm="utterance_mean").compute_stats([paused.numpy()])
+    assert (std_p - std).abs().mean() < 0.2 * (std_all - std).abs().mean()
