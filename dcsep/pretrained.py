@@ -34,6 +34,7 @@ import torch
 
 import dcsep
 from dcsep.errors import ConfigError, OutputError
+from dcsep.runtime import check_count_conf
 from dcsep.utils import cpu_description
 
 PATH_ENV = "DCSEP_PRETRAINED_PATH"
@@ -116,6 +117,15 @@ def machine_description() -> str:
     return f"{cpu_description()}, {gpu}"
 
 
+def _count_text(conf: dict | None) -> str:
+    from dcsep.clusterers.count import THRESHOLDS
+
+    thresholds = (conf or {}).get("thresholds")
+    if thresholds is None:
+        return f"participation ratio thresholds {', '.join(map(str, THRESHOLDS))} (the library's defaults)"
+    return f"participation ratio thresholds {', '.join(map(str, thresholds))} (chosen on this model's validation data)"
+
+
 def _size(n: int) -> str:
     return f"{n / 10**6:.2f} MB ({n} bytes)"
 
@@ -194,6 +204,7 @@ def model_card(
         f"| embedding dimension | {model.embed_dim} |",
         f"| default clusterer | {cfg.get('clusterer')} ({', '.join(f'{k}={v}' for k, v in (cfg.get('clusterer_conf') or {}).items()) or 'defaults'}) |",
         f"| sources per mixture (default) | {num_spk if num_spk else '2 (give --num-spk / num_spk= for more)'} |",
+        f"| speaker count (`auto`) | {_count_text(extra.get('count_conf'))} |",
         f"| parameters | {num_params:,} |",
         f"| weights | {dtype} (feature statistics float32; loaded as float32) |",
         f"| model.pt | {_size(size)}, sha256 `{sha256}` |",
@@ -258,6 +269,7 @@ def pack(
     force: bool = False,
     clusterer: str | None = None,
     clusterer_conf: dict | None = None,
+    count_conf: dict | None = None,
 ) -> Path:
     """Pack a model into ``<out_dir>/<name>/`` (``model.pt`` + ``README.md``); returns that dir.
 
@@ -277,6 +289,11 @@ def pack(
         clusterer / clusterer_conf: the default clusterer stored with the
             packed model (what ``Separator`` and ``dcsep-decode`` use when none
             is asked for); default: the one the model was trained with.
+        count_conf: options of the speaker count (``num_spk="auto"``) stored
+            with the packed model, e.g. ``{"thresholds": [2.7, 3.8]}`` chosen
+            on this model's validation data (``bench/bench_count.py
+            --select``); ``Separator`` uses them unless given others. Default:
+            those stored already, if any.
 
     The output dir appears whole or not at all (written beside it, then renamed).
     """
@@ -320,6 +337,8 @@ def pack(
         extra = {}
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     extra["packed"] = {"name": name, "dtype": dtype, "source": str(source), "date": date}
+    if count_conf is not None:
+        extra["count_conf"] = check_count_conf(count_conf)
     config = copy.deepcopy(model.config)
     if clusterer is not None or clusterer_conf is not None:
         if clusterer is not None and clusterer != config.get("clusterer"):

@@ -75,4 +75,12 @@ def check_count_conf(conf: dict | None) -> dict:
     unknown = sorted(set(conf) - set(valid))
     if unknown:
         raise ConfigError(f"count_conf: unknown option(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+    if "thresholds" in conf:
+        t = conf["thresholds"]
+        ok = isinstance(t, (list, tuple)) and len(t) > 0 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in t
+        )
+        if not ok or any(b <= a for a, b in zip(t, t[1:])):
+            raise ConfigError(f"count_conf: thresholds must be ascending numbers (for 2, 3, ... speakers), got {t!r}")
+        conf["thresholds"] = tuple(float(x) for x in t)
     return conf

@@ -133,8 +133,9 @@ class Separator:
         max_spk: the largest count ``"auto"`` may give.
         count_conf: options of the speaker count of ``"auto"``
             (:func:`dcsep.clusterers.count.estimate_num_spk`, e.g.
-            ``{"thresholds": (2.7, 3.8)}``); default: its own, chosen on
-            validation data for the released model.
+            ``{"thresholds": (2.7, 3.8)}``); default: those stored in the
+            model file's ``extra`` (``count_conf``, chosen on that model's
+            validation data; ``dcsep-pack --count-conf``), else the library's.
         chunk_frames: encoder chunk length in frames for long inputs.
         overlap_frames: frames shared by neighbouring chunks.
         chunk_batch: chunks run through the encoder at once.
@@ -180,7 +181,7 @@ class Separator:
         self.extra = extra
         self.num_spk = check_num_spk(num_spk if num_spk is not None else extra.get("num_spk") or DEFAULT_NUM_SPK)
         self.max_spk = check_num_spk(max_spk, "max_spk", auto=False)
-        self.count_conf = check_count_conf(count_conf)
+        self.count_conf = check_count_conf(count_conf if count_conf is not None else extra.get("count_conf"))
         self.chunk_frames = chunk_frames
         self.overlap_frames = overlap_frames
         self.chunk_batch = chunk_batch

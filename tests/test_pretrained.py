@@ -163,6 +163,24 @@ def test_pack_sets_the_default_clusterer(exp_dir, tmp_path, mixture, capsys):
     assert not (out / "bad").exists()
 
 
+def test_pack_stores_the_count_thresholds(exp_dir, tmp_path, capsys):
+    """--count-conf stores the speaker count's thresholds with the model; Separator uses them unless given others."""
+    out = tmp_path / "pretrained"
+    assert pack_cli.main([str(exp_dir), "--out-dir", str(out), "--name", "counted", "--count-conf", "{thresholds: [2.2, 3.1]}"]) == 0
+    assert torch.load(out / "counted" / "model.pt", weights_only=True)["extra"]["count_conf"] == {"thresholds": (2.2, 3.1)}
+    assert "| speaker count (`auto`) | participation ratio thresholds 2.2, 3.1 (chosen on this model's validation data) |" in (
+        out / "counted" / "README.md").read_text()
+    assert Separator.from_pretrained(out / "counted", device="cpu").count_conf == {"thresholds": (2.2, 3.1)}
+    assert Separator.from_pretrained(out / "counted", device="cpu", count_conf={"thresholds": [2.0]}).count_conf == {"thresholds": (2.0,)}
+    assert Separator.from_pretrained(exp_dir, device="cpu").count_conf == {}  # none stored: the library's defaults
+    assert "(the library's defaults)" in (pack(exp_dir, out_dir=out, name="plain") / "README.md").read_text()
+    for conf, pattern in [("{thresholds: [3.0, 2.0]}", "ascending"), ("{thresholds: []}", "ascending"), ("{alpha: 1}", "unknown")]:
+        assert pack_cli.main([str(exp_dir), "--out-dir", str(out), "--name", "bad", "--count-conf", conf]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("dcsep-pack: error: count_conf: ") and pattern in err, err
+    assert not (out / "bad").exists()
+
+
 def test_find_by_path_and_name(exp_dir, tmp_path, monkeypatch):
     shelf = tmp_path / "shelf"
     pack(exp_dir, out_dir=shelf, name="toy-v1", dtype="float16")

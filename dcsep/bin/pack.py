@@ -36,6 +36,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", help="a paragraph put first in the card")
     p.add_argument("--clusterer", help="default clusterer stored with the model (default: the training config's)")
     p.add_argument("--clusterer-conf", help="YAML mapping of its options, e.g. '{alpha: 3.0}'")
+    p.add_argument("--count-conf", help="YAML mapping of the speaker count's options stored with the model, e.g. '{thresholds: [2.7, 3.8]}'")
     p.add_argument("--max-mb", type=float, default=16.0, help="refuse output larger than this many MB (default 16)")
     p.add_argument("--force", action="store_true", help="replace an existing <out-dir>/<name>")
     return p
@@ -48,10 +49,12 @@ def main(argv=None) -> int:
 
     try:
         conf = parse_mapping(args.clusterer_conf, "--clusterer-conf")
+        count_conf = parse_mapping(args.count_conf, "--count-conf")
         dest = pack(
             args.source, out_dir=args.out_dir, name=args.name, dtype=args.dtype, results=args.results,
             data=args.data, command=args.command, description=args.description,
             max_bytes=int(args.max_mb * 10**6), force=args.force, clusterer=args.clusterer, clusterer_conf=conf,
+            count_conf=count_conf,
         )
     except DcsepError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

@@ -74,3 +74,4 @@ def test_scores_summary_and_resume(ra, tmp_path, monkeypatch):
     monkeypatch.setattr(ra.Separator, "separate", lambda self, *a, **k: separated.append(a))
     assert ra.main(args) == 0
     assert separated == [] and ra.read_tsv(out / "m" / "s.tsv") == got["m", "s"]
+

@@ -262,8 +262,10 @@ def test_compute_stats_for_utterance_norms_are_of_the_centred_log_magnitude():
     assert (std < glob_std).all()  # the level difference between the two is not in the spread
 
 
-@pytest.mark.parametrize("norm, invariant", [("utterance_mean", True), ("utterance_meanvar", True), ("global", False)])
-def test_separation_does_not_depend_on_the_input_level(norm, invariant):
+@pytest.mark.parametrize("norm, active_db, invariant", [
+    ("utterance_mean", None, True), ("utterance_mean", 40.0, True), ("utterance_meanvar", None, True), ("global", None, False),
+])
+def test_separation_does_not_depend_on_the_input_level(norm, active_db, invariant):
     """With a per-utterance norm the masks, hence the SI-SDR of the separated sources, do not change
     with the input level (-30, -10, +6 dB), through the whole Separator path, long-input chunking included."""
     from dcsep.metrics import si_sdr
@@ -272,7 +274,7 @@ def test_separation_does_not_depend_on_the_input_level(norm, invariant):
 
     torch.manual_seed(0)
     model = DeepClustering.from_config({
-        "frontend_conf": {"norm": norm},
+        "frontend_conf": {"norm": norm, **({} if active_db is None else {"active_db": active_db})},
         "encoder": "blstm",
         "encoder_conf": {"num_layers": 1, "hidden_units": 16, "embed_dim": 8},
         "clusterer": "soft_kmeans",

@@ -8,7 +8,10 @@ mixture at a time, the model's default clusterer, the set's own number of
 speakers), and each mixture's SI-SDRi (mean over its sources, permutation
 invariant) goes to ``<out>/<arm>/<set>.tsv``. A set named ``NAME@G`` is
 the set ``NAME`` with every mixture scaled by G dB (SI-SDRi is scale
-invariant, so a change is the model's sensitivity to the input level).
+invariant, so a change is the model's sensitivity to the input level). A set
+named ``NAME+padS`` (``cv+pad3``; it combines with ``@G``: ``cv+pad3@-30``)
+is ``NAME`` with S seconds of quiet noise before and after each mixture
+(:mod:`dcsep.data.conditions`): a recording with long pauses, to validate on.
 
 ``<out>/summary.md`` gets the mean SI-SDRi of each arm and set and, for each
 arm, its paired difference against ``--reference`` over the same mixtures:
@@ -35,6 +38,7 @@ import numpy as np
 import torch
 
 from dcsep.data.audio import load_audio
+from dcsep.data.conditions import apply_condition, parse_condition
 from dcsep.data.datadir import DataDir
 from dcsep.errors import DcsepError
 from dcsep.metrics import si_sdr, si_sdr_pit
@@ -59,7 +63,7 @@ def load_set(data_dir: Path) -> list[tuple[str, str, list[str]]]:
     return [(u, d.wav[u], [s[u] for s in d.spk]) for u in sorted(d.wav)]
 
 
-def score_arm_set(arm: str, model: str, set_dir: Path, gain_db: float, out: Path, fe_model: str, fs: int) -> None:
+def score_arm_set(arm: str, model: str, set_dir: Path, cond: tuple[float, float], out: Path, fe_model: str, fs: int) -> None:
     """Score one arm on one set into ``out`` (rows go to ``out``.part as they come; a rerun goes on from there)."""
     if out.is_file():
         return
@@ -78,7 +82,8 @@ def score_arm_set(arm: str, model: str, set_dir: Path, gain_db: float, out: Path
                 continue
             mix = load_audio(mix_path, fs=fs, name=utt)[0].astype(np.float64)
             refs = np.stack([load_audio(p, fs=fs, name=utt)[0] for p in src_paths]).astype(np.float64)
-            x = (mix * 10 ** (gain_db / 20)).astype(np.float32)
+            mix, refs = apply_condition(utt, mix, refs, *cond, fs)
+            x = mix.astype(np.float32)
             if sep is None:
                 est = oracle_separate(x, refs.astype(np.float32), fe, "ibm")
             else:
@@ -136,7 +141,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--arm", action="append", default=[], help="NAME=MODEL (a model file or dir), or ibm=ibm")
-    p.add_argument("--set", action="append", default=[], help="NAME=DATA_DIR, NAME@GAIN_DB=DATA_DIR")
+    p.add_argument("--set", action="append", default=[], help="NAME=DATA_DIR, NAME@GAIN_DB=DATA_DIR, NAME+padS=DATA_DIR")
     p.add_argument("--reference", required=True, help="the arm the paired differences are taken against")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--summary-only", action="store_true", help="write summary.md from the TSVs there are")
@@ -153,9 +158,9 @@ def main(argv=None) -> int:
         fs = load_model_package(models[0])[0].fs
         if not args.summary_only:
             for s, d in sets.items():
-                gain = float(s.split("@", 1)[1]) if "@" in s else 0.0
+                cond = parse_condition(s)[1:]
                 for a, m in arms.items():
-                    score_arm_set(a, m, Path(d), gain, args.out / a / f"{s}.tsv", models[0], fs)
+                    score_arm_set(a, m, Path(d), cond, args.out / a / f"{s}.tsv", models[0], fs)
                     print(f"done: {a} {s}", file=sys.stderr, flush=True)
         args.out.mkdir(parents=True, exist_ok=True)
         text = summary(args.out, arms, sets, args.reference, command)
