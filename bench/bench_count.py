@@ -3,9 +3,12 @@
 
 Each ``--set NAME:COUNT:SCP`` is a list of inputs (``<utt> <path>`` lines)
 that hold COUNT speakers each: a ``wav.scp`` of 2- or 3-speaker mixtures, or
-a ``spk1.scp`` of single utterances for 1 speaker. The released model
-(``pretrained/speechocean762_dc_blstm``) embeds each input and the count is
-estimated on its active bins, with at most ``--max-spk`` speakers.
+a ``spk1.scp`` of single utterances for 1 speaker. NAME may carry a test
+condition (:mod:`dcsep.data.conditions`): ``cv+pad3@-30:2:...`` scores the
+inputs with 3 s of pauses around them, scaled by -30 dB. The model
+(``--model``, default the released ``pretrained/speechocean762_dc_blstm``)
+embeds each input and the count is estimated on its active bins, with at
+most ``--max-spk`` speakers.
 
     # choose the threshold: validation sets only
     python bench/bench_count.py --select --cache exp/count \\
@@ -19,9 +22,11 @@ Both print the quantiles of the participation ratio for each count.
 ``--select`` scans pairs of thresholds (2 and 3 speakers) and prints the
 best: the highest mean accuracy over the counts among the pairs that keep
 1 and 2 speakers at 90% or more (the targets); without it, the confusion
-matrix (rows: true count, columns: estimate) of the library's default
-thresholds, as markdown. ``--cache DIR`` keeps each set's
-eigenvalue shares (``DIR/<name>.npz``) so that a second run skips the model;
+matrix (rows: true count, columns: estimate) of the model's thresholds
+(those stored with it by ``dcsep-pack --count-conf``, else the library's
+defaults), as markdown. ``--cache DIR`` keeps each set's
+eigenvalue shares (``DIR/<name>.npz``, with the model's path) so that a
+second run with the same model skips it;
 ``--max-per-set N`` takes N inputs of each set (evenly spread over the
 sorted list).
 """
@@ -45,25 +50,27 @@ def parse_set(text: str) -> tuple[str, int, Path]:
         raise argparse.ArgumentTypeError(f"--set wants NAME:COUNT:SCP, got {text!r}") from None
 
 
-def set_shares(sep, name: str, scp: Path, max_per_set: int | None, cache: Path | None) -> tuple[list[str], np.ndarray]:
-    """(utterance ids, (n, K) eigenvalue shares) of the inputs of one set."""
+def set_shares(sep, model: str, name: str, scp: Path, max_per_set: int | None, cache: Path | None) -> tuple[list[str], np.ndarray]:
+    """(utterance ids, (n, K) eigenvalue shares) of the inputs of one set (under its condition)."""
     import torch
 
     from dcsep.clusterers.count import eigen_shares
     from dcsep.data.audio import load_audio
+    from dcsep.data.conditions import apply_condition, parse_condition
     from dcsep.data.datadir import read_scp
 
+    _, gain_db, pad_s = parse_condition(name)
     items = sorted(read_scp(scp).items())
     if max_per_set and len(items) > max_per_set:
         items = [items[i] for i in np.linspace(0, len(items) - 1, max_per_set).round().astype(int)]
     path = None if cache is None else cache / f"{name}.npz"
     if path is not None and path.is_file():
         got = np.load(path)
-        if list(got["utts"]) == [u for u, _ in items]:
+        if list(got["utts"]) == [u for u, _ in items] and str(got["model"]) == model:
             return list(got["utts"]), got["shares"]
     shares = []
     for i, (utt, wav_path) in enumerate(items):
-        wav = load_audio(wav_path, fs=sep.fs)[0]
+        wav = apply_condition(utt, load_audio(wav_path, fs=sep.fs)[0], None, gain_db, pad_s, sep.fs)[0]
         with torch.inference_mode():
             feats, spec, lengths = sep.model.frontend(sep._padded(wav))
             V = sep.model.encoder(feats, lengths)[0]  # (T, F, K)
@@ -75,7 +82,7 @@ def set_shares(sep, name: str, scp: Path, max_per_set: int | None, cache: Path |
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, utts=np.array(utts), shares=shares)
+        np.savez(tmp, utts=np.array(utts), shares=shares, model=np.array(model))
         tmp.replace(path)
     return utts, shares
 
@@ -90,6 +97,7 @@ def confusion(true: np.ndarray, est: np.ndarray, max_spk: int) -> np.ndarray:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--set", dest="sets", type=parse_set, action="append", required=True, help="NAME:COUNT:SCP (repeat)")
+    p.add_argument("--model", default=MODEL, help=f"model name or path (default {MODEL})")
     p.add_argument("--max-spk", type=int, default=3, help="largest count (default 3)")
     p.add_argument("--max-per-set", type=int, default=None, help="inputs per set (default all)")
     p.add_argument("--cache", type=Path, default=None, help="keep eigenvalue shares per set in this dir")
@@ -102,10 +110,11 @@ def main(argv=None) -> int:
     from dcsep.separate import Separator
 
     torch.set_num_threads(1)
-    sep = Separator.from_pretrained(MODEL, device="cpu")
+    sep = Separator.from_pretrained(args.model, device="cpu")
+    thresholds = tuple(sep.count_conf.get("thresholds", THRESHOLDS))
     true, shares, per_set = [], [], []
     for name, count, scp in args.sets:
-        utts, s = set_shares(sep, name, scp, args.max_per_set, args.cache)
+        utts, s = set_shares(sep, args.model, name, scp, args.max_per_set, args.cache)
         true += [count] * len(utts)
         shares.append(s)
         per_set.append((name, count, len(utts)))
@@ -131,12 +140,13 @@ def main(argv=None) -> int:
         print("|---|" + "---:|" * (len(counts) + 1))
         for t, acc in sorted(ok, key=lambda x: -np.mean(x[1]))[:15]:
             print(f"| {t[0]:.2f}, {t[1]:.2f} | " + " | ".join(f"{a:.1%}" for a in acc) + f" | {np.mean(acc):.1%} |")
-        print(f"best thresholds {best[0]}: accuracy " + ", ".join(f"{c} spk {a:.1%}" for c, a in zip(counts, best[1]))
-              + f" (library default {THRESHOLDS})")
+        print(f"best thresholds ({best[0][0]:.2f}, {best[0][1]:.2f}): accuracy " + ", ".join(f"{c} spk {a:.1%}" for c, a in zip(counts, best[1]))
+              + f" (the model's now: {thresholds})")
         return 0
-    est = count_from_shares(shares, args.max_spk, THRESHOLDS).numpy()
+    est = count_from_shares(shares, args.max_spk, thresholds).numpy()
     m = confusion(true, est, args.max_spk)
-    print(f"thresholds {THRESHOLDS} (the defaults), max_spk {args.max_spk}")
+    origin = "stored with the model" if "thresholds" in sep.count_conf else "the library's defaults"
+    print(f"model {args.model}: thresholds {thresholds} ({origin}), max_spk {args.max_spk}")
     print("| true \\ estimated | " + " | ".join(str(c) for c in range(1, args.max_spk + 1)) + " | correct |")
     print("|---|" + "---:|" * (args.max_spk + 1))
     for c in counts:

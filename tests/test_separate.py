@@ -414,7 +414,7 @@ def test_long_recording_keeps_its_speakers(kwargs):
 
 def test_num_spk_auto_on_speech():
     """On real speech (three mixtures of the long recording, the released model), the count is the
-    estimator's on the utterance's embeddings and active bins; capped at one, the input comes back
+    estimator's on the utterance's embeddings and active bins, with the model's thresholds; capped at one, the input comes back
     unchanged. (The accuracy of the count is measured by ``bench/bench_count.py``.)"""
     from dcsep.clusterers.count import estimate_num_spk
 
@@ -428,7 +428,7 @@ def test_num_spk_auto_on_speech():
     fe = sep.model.frontend
     spec = fe.stft(torch.from_numpy(x)[None])
     active = sep.model.active_bins(spec, torch.tensor([spec.shape[1]]))[0]
-    want = estimate_num_spk(torch.from_numpy(sep.embed(x)), active.float(), 3)
+    want = estimate_num_spk(torch.from_numpy(sep.embed(x)), active.float(), 3, **sep.count_conf)
     assert sep.separate(x).shape == (want, x.shape[0]) and want > 1
     sep.max_spk = 1
     np.testing.assert_array_equal(sep.separate(x), x[None])
