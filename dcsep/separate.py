@@ -8,7 +8,11 @@ Input of any sample rate and channel count is accepted: a multi-channel
 input is downmixed (the mean of its channels) unless ``channel`` picks one,
 an input at another rate than the model's is resampled to it (soxr, see
 :func:`dcsep.data.audio.resample`) and the sources are resampled back, so
-that they have the input's rate and length. What was done is logged
+that they have the input's rate and length. Each input is also scaled to
+the level the model was trained at (its largest sample at ``input_peak``,
+0.9, the peak of the wsj0-mix scaling) and its sources scaled back, so a
+quiet or a loud recording is separated as one at the training level: SI-SDR
+of the sources does not depend on the input's gain. What was done is logged
 (logger ``dcsep``).
 
 Inference follows the paper: the encoder maps the log-magnitude STFT to one
@@ -51,19 +55,29 @@ import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
 
 from dcsep.clusterers.abs import Clusterer
 from dcsep.data.audio import DOWNMIX, as_mono, check_rate, resample
+from dcsep.data.mixing import PEAK
 from dcsep.errors import ConfigError, DataError
 from dcsep.model import DeepClustering
 from dcsep.runtime import check_count_conf, check_num_spk, placed_model, resolve_device
 from dcsep.utils import load_torch_file
 
 DEFAULT_NUM_SPK = 2
+
+
+class Prepared(NamedTuple):
+    """An input made ready by :meth:`Separator._prepare`."""
+
+    wav: np.ndarray  #: (L,) mono, at the model's rate, scaled by ``gain``
+    mono: np.ndarray  #: (L_in,) mono, as given
+    rate: int  #: the input's rate
+    gain: float  #: the factor ``wav`` was scaled by (the sources are divided by it)
 STAGES = ("frontend", "encoder", "clustering", "resynthesis", "resampling")
 
 log = logging.getLogger("dcsep.separate")
@@ -146,6 +160,13 @@ class Separator:
             this size; beyond it the encoder runs twice (see module doc).
         assign_block: bins per block when assigning bins to clusters.
         seed: seeds the subsample of active bins.
+        input_peak: each input is scaled so that its largest sample is this
+            before the model sees it, and the sources are scaled back: the
+            level of the training mixtures (their peak,
+            :data:`dcsep.data.mixing.PEAK`), so that a model whose features
+            depend on the level (the ``global`` norm) separates a quiet or a
+            loud recording as it separates one at the training level. None:
+            the input as it is.
 
     Attributes:
         timings: seconds spent per stage (frontend, encoder, clustering,
@@ -168,6 +189,7 @@ class Separator:
         max_embed_bytes: int = 512 * 2**20,
         assign_block: int = 65536,
         seed: int = 0,
+        input_peak: float | None = PEAK,
     ):
         self.device = resolve_device(device)
         if chunk_frames < 1 or not 0 <= overlap_frames < chunk_frames:
@@ -189,6 +211,9 @@ class Separator:
         self.max_embed_bytes = max_embed_bytes
         self.assign_block = assign_block
         self.seed = seed
+        if input_peak is not None and not input_peak > 0:
+            raise ConfigError(f"input_peak must be positive or None, got {input_peak!r}")
+        self.input_peak = input_peak
         self.clock = time.perf_counter  # the timers' clock (a benchmark may use time.process_time on the CPU)
         self._clusterers: dict = {}
         self.reset_timings()
@@ -242,17 +267,22 @@ class Separator:
             self._clusterers[key] = self.model.build_clusterer(name, conf)
         return self._clusterers[key]
 
-    def _prepare(self, wav, channel, fs, name) -> tuple[np.ndarray, np.ndarray, int]:
-        """-> (mono input at the model's rate (L,), mono input as given (L_in,), its rate)."""
+    def _prepare(self, wav, channel, fs, name) -> Prepared:
+        """An input made ready for the model: mono, at the model's rate, at :attr:`input_peak`."""
         mono = as_mono(wav, channel, name)
         rate = self.fs if fs is None else check_rate(fs, f"{name}: fs")
         self.timings["audio"] += mono.shape[0] / rate
-        if rate == self.fs:
-            return mono, mono, rate
-        with self._timed("resampling"):
-            x = resample(mono, rate, self.fs, length=max(1, -(-mono.shape[0] * self.fs // rate)))
-        log.info("%s: resampled from %d Hz to the model's %d Hz (the sources are resampled back)", name, rate, self.fs)
-        return x, mono, rate
+        x = mono
+        if rate != self.fs:
+            with self._timed("resampling"):
+                x = resample(mono, rate, self.fs, length=max(1, -(-mono.shape[0] * self.fs // rate)))
+            log.info("%s: resampled from %d Hz to the model's %d Hz (the sources are resampled back)", name, rate, self.fs)
+        gain = 1.0
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        if self.input_peak is not None and peak > 0:
+            gain = self.input_peak / peak
+            x = (x * np.float32(gain)).astype(np.float32)
+        return Prepared(x, mono, rate, gain)
 
     def _at_input_rate(self, out: np.ndarray, rate: int, length: int) -> np.ndarray:
         """(C, L) sources at the model's rate -> (C, length) at the input's ``rate``."""
@@ -287,8 +317,7 @@ class Separator:
     @torch.inference_mode()
     def embed(self, wav, channel: int | str = DOWNMIX, fs: int | None = None) -> np.ndarray:
         """Embeddings of a mixture: (T, F, K) float32 (chunked for long inputs; frames at the model's rate)."""
-        wav, _, _ = self._prepare(wav, channel, fs, "input")
-        x = self._padded(wav)
+        x = self._padded(self._prepare(wav, channel, fs, "input").wav)
         with self._timed("frontend"):
             feats, spec, _ = self.model.frontend(x)
         parts = [v for _, _, v in self._encode_chunks(feats)]
@@ -306,7 +335,7 @@ class Separator:
         fs: int | None = None,
     ) -> np.ndarray:
         """Masks of a mixture: (C, T, F) float32 (binary, or fractions for a soft clusterer), frames at the model's rate."""
-        wav, _, rate = self._prepare(wav, channel, fs, "input")
+        wav, _, rate, _ = self._prepare(wav, channel, fs, "input")
         masks, _, num_spk = self._masks(wav, num_spk, clusterer, clusterer_conf, refs, rate)
         if masks is None:
             t = self.model.frontend.num_frames(self._padded(wav).shape[1])
@@ -384,12 +413,12 @@ class Separator:
         results: list = [None] * len(prepared)
         fe = self.model.frontend
         short, long_ = [], []
-        for i, (w, _, _) in enumerate(prepared):
+        for i, (w, *_) in enumerate(prepared):
             t = fe.num_frames(max(w.shape[0], fe.n_fft))
             (short if t <= self.chunk_frames and t * fe.num_bins <= self.max_fit_bins else long_).append(i)
         for i in long_:
             results[i] = self._separate_prepared(prepared[i], num_spk, clus, None, None if refs is None else refs[i])
-        short.sort(key=lambda i: -prepared[i][0].shape[0])
+        short.sort(key=lambda i: -prepared[i].wav.shape[0])
         for b0 in range(0, len(short), batch_size):
             idx = short[b0 : b0 + batch_size]
             outs = self._separate_padded(
@@ -402,7 +431,7 @@ class Separator:
     # ---- internals -------------------------------------------------------
     def _separate_prepared(self, prepared, num_spk, clusterer, clusterer_conf, refs, return_masks=False):
         """:meth:`separate` of an input made ready by :meth:`_prepare`."""
-        wav, mono, rate = prepared
+        wav, mono, rate, gain = prepared
         masks, spec, num_spk = self._masks(wav, num_spk, clusterer, clusterer_conf, refs, rate)
         if masks is None:  # silent input
             out = np.zeros((num_spk, mono.shape[0]), dtype=np.float32)
@@ -417,7 +446,7 @@ class Separator:
                 padded_len = max(wav.shape[0], self.model.frontend.n_fft)
                 for c in range(num_spk):  # one source at a time keeps the peak memory low
                     est = self.model.frontend.istft((spec * masks[c])[None], padded_len)  # (1, L')
-                    out[c] = est[0, : wav.shape[0]].cpu().numpy()
+                    out[c] = est[0, : wav.shape[0]].cpu().numpy() / gain
             out = self._at_input_rate(out, rate, mono.shape[0])
         if return_masks:
             return out, masks.cpu().numpy()
@@ -427,7 +456,7 @@ class Separator:
         """Short utterances (made ready by :meth:`_prepare`) in one padded batch; each keeps
         its own STFT, so edges match :meth:`separate`."""
         fe = self.model.frontend
-        wavs = [w for w, _, _ in prepared]
+        wavs = [p.wav for p in prepared]
         with self._timed("frontend"):
             xs = [self._padded(w) for w in wavs]  # (1, L_i')
             specs = [fe.stft(x)[0] for x in xs]  # (T_i, F) each
@@ -450,13 +479,13 @@ class Separator:
                 sel = slice(None) if len(idx) == len(counts) else torch.tensor(idx, device=self.device)
                 ref_mags = None
                 if refs is not None:
-                    mags = [self._ref_mags(refs[i], wavs[i].shape[0], xs[i].shape[1], "refs", prepared[i][2])[0] for i in idx]
+                    mags = [self._ref_mags(refs[i], wavs[i].shape[0], xs[i].shape[1], "refs", prepared[i].rate)[0] for i in idx]
                     ref_mags = torch.nn.utils.rnn.pad_sequence([m.transpose(0, 1) for m in mags], batch_first=True)
                     ref_mags = ref_mags.transpose(1, 2)  # (B_c, C, T, F)
                 group = clus(V[sel], c, active[sel], frame_lengths[sel], ref_mags)  # (B_c, C, T, F)
                 masks.update(zip(idx, group))
         out = []
-        for i, ((w, mono, rate), x, s) in enumerate(zip(prepared, xs, specs)):
+        for i, ((w, mono, rate, gain), x, s) in enumerate(zip(prepared, xs, specs)):
             if not active[i].any():  # silent input
                 out.append(np.zeros((counts[i], mono.shape[0]), dtype=np.float32))
             elif counts[i] == 1:
@@ -464,7 +493,7 @@ class Separator:
             else:
                 with self._timed("resynthesis"):
                     est = fe.istft(s[None] * masks[i][:, : s.shape[0]], x.shape[1])  # (C, L_i')
-                    est = est[:, : w.shape[0]].cpu().numpy().astype(np.float32)
+                    est = (est[:, : w.shape[0]].cpu().numpy() / gain).astype(np.float32)
                 out.append(self._at_input_rate(est, rate, mono.shape[0]))
         return out
 

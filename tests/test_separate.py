@@ -432,3 +432,32 @@ def test_num_spk_auto_on_speech():
     assert sep.separate(x).shape == (want, x.shape[0]) and want > 1
     sep.max_spk = 1
     np.testing.assert_array_equal(sep.separate(x), x[None])
+
+
+def test_input_is_scaled_to_the_training_peak(tiny_model_config):
+    """The model sees each input at its largest sample 0.9 (the training mixtures' peak); the sources come
+    back at the input's own level, so a scaled input gives the same sources, scaled."""
+    sep = Separator(band_model(tiny_model_config), device="cpu")
+    assert sep.input_peak == 0.9
+    mix, _ = two_tones()
+    seen = []
+    encoder = sep.model.encoder
+    real_forward = encoder.forward
+
+    def spy(feats, lengths=None):
+        seen.append(feats.clone())
+        return real_forward(feats, lengths)
+
+    encoder.forward = spy
+    out = sep.separate(mix)
+    out_quiet = sep.separate(mix * 0.01)
+    torch.testing.assert_close(seen[0], seen[1], atol=2e-3, rtol=0)  # the same features at either level
+    np.testing.assert_allclose(out_quiet, out * 0.01, atol=1e-6)
+    np.testing.assert_allclose(out.sum(0), mix, atol=1e-3)  # the sources add up to the input, at its level
+    (b,) = sep.separate_batch([mix * 0.01])
+    np.testing.assert_allclose(b, out_quiet, atol=1e-6)
+    Separator(sep.model, device="cpu", input_peak=None).separate(mix * 0.01)  # as given: the features move by log(0.01)
+    assert float((seen[-1] - seen[0]).mean()) < -1.0
+    encoder.forward = real_forward
+    with pytest.raises(ConfigError, match="input_peak must be positive"):
+        Separator(sep.model, device="cpu", input_peak=0.0)

@@ -262,12 +262,15 @@ def test_compute_stats_for_utterance_norms_are_of_the_centred_log_magnitude():
     assert (std < glob_std).all()  # the level difference between the two is not in the spread
 
 
-@pytest.mark.parametrize("norm, active_db, invariant", [
-    ("utterance_mean", None, True), ("utterance_mean", 40.0, True), ("utterance_meanvar", None, True), ("global", None, False),
+@pytest.mark.parametrize("norm, active_db, input_peak, invariant", [
+    ("utterance_mean", None, None, True), ("utterance_mean", 40.0, None, True), ("utterance_meanvar", None, None, True),
+    ("global", None, None, False), ("global", None, 0.9, True),
 ])
-def test_separation_does_not_depend_on_the_input_level(norm, active_db, invariant):
+def test_separation_does_not_depend_on_the_input_level(norm, active_db, input_peak, invariant):
     """With a per-utterance norm the masks, hence the SI-SDR of the separated sources, do not change
-    with the input level (-30, -10, +6 dB), through the whole Separator path, long-input chunking included."""
+    with the input level (-30, -10, +6 dB), through the whole Separator path, long-input chunking included;
+    with the global norm they do, unless the Separator scales each input to the training level (input_peak,
+    its default)."""
     from dcsep.metrics import si_sdr
     from dcsep.model import DeepClustering
     from dcsep.separate import Separator
@@ -284,7 +287,7 @@ def test_separation_does_not_depend_on_the_input_level(norm, active_db, invarian
     mix = (a + torch.roll(b, 3000)).numpy()
     refs = np.stack([a.numpy(), torch.roll(b, 3000).numpy()])
     for chunk_frames in (1000, 60):  # whole utterance; chunks of 60 frames (188 frames in all)
-        sep = Separator(model, device="cpu", chunk_frames=chunk_frames, overlap_frames=10)
+        sep = Separator(model, device="cpu", chunk_frames=chunk_frames, overlap_frames=10, input_peak=input_peak)
         base = si_sdr(refs, sep.separate(mix))
         changes = []
         for gain_db in (-30.0, -10.0, 6.0):
