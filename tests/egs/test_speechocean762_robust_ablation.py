@@ -75,3 +75,36 @@ def test_scores_summary_and_resume(ra, tmp_path, monkeypatch):
     assert ra.main(args) == 0
     assert separated == [] and ra.read_tsv(out / "m" / "s.tsv") == got["m", "s"]
 
+
+
+def test_arm_conf_and_conditions(ra, tmp_path):
+    """--arm-conf runs an arm's Separator with its own options; a +padS set pads mixtures and references alike."""
+    data = _mixture_dir(tmp_path / "mix")
+    torch.manual_seed(0)
+    DeepClustering.from_config({"encoder": "blstm", "encoder_conf": {"num_layers": 1, "hidden_units": 8, "embed_dim": 4}}).save(
+        tmp_path / "m.pt")
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--reference", "m", "--arm", f"m={tmp_path / 'm.pt'}", "--arm", f"c20={tmp_path / 'm.pt'}",
+            "--arm-conf", "c20={chunk_frames: 20, overlap_frames: 4}", "--set", f"s={data}", "--set", f"s+pad0.5={data}"]
+    assert ra.main(args) == 0
+    scores = {(a, s): ra.read_tsv(out / a / f"{s}.tsv") for a in ("m", "c20") for s in ("s", "s+pad0.5")}
+    assert all(set(v) == {"m0", "m1"} for v in scores.values())
+    assert scores["m", "s"] != scores["c20", "s"]  # 126 frames in chunks of 20: other embeddings
+    with pytest.raises(SystemExit, match="unknown arm"):
+        ra.main([*args, "--arm-conf", "nope={chunk_frames: 20}"])
+
+
+def test_long_set(tmp_path):
+    ls = types.SimpleNamespace(**runpy.run_path(str(RECIPE / "local" / "long_set.py")))
+    src = _mixture_dir(tmp_path / "mix", n=3)
+    (src / "utt2spks").write_text("m0 A B\nm1 B A\nm2 A C\n")
+    dest = tmp_path / "long"
+    assert ls.main(["--src", str(src), "--dest", str(dest), "--per-pair", "2"]) == 0
+    wav = dict(line.split() for line in (dest / "wav.scp").read_text().splitlines())
+    assert list(wav) == ["long_A_B"]  # the pair A-C has one mixture only
+    x = sf.read(wav["long_A_B"])[0]
+    s1 = sf.read(dict(line.split() for line in (dest / "spk1.scp").read_text().splitlines())["long_A_B"])[0]
+    m0_1, m1_2 = sf.read(src / "m0_spk1.wav")[0], sf.read(src / "m1_spk2.wav")[0]
+    assert x.shape == (2 * FS,)
+    np.testing.assert_allclose(s1, np.concatenate([m0_1, m1_2]), atol=1e-4)  # speaker A throughout (m1's second source)
+    assert (dest / "utt2spks").read_text() == "long_A_B A B\n"

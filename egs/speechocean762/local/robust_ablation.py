@@ -12,6 +12,8 @@ invariant, so a change is the model's sensitivity to the input level). A set
 named ``NAME+padS`` (``cv+pad3``; it combines with ``@G``: ``cv+pad3@-30``)
 is ``NAME`` with S seconds of quiet noise before and after each mixture
 (:mod:`dcsep.data.conditions`): a recording with long pauses, to validate on.
+``--arm-conf NAME='{chunk_frames: 400}'`` gives an arm its own ``Separator``
+options (an arm is a model and how it is run).
 
 ``<out>/summary.md`` gets the mean SI-SDRi of each arm and set and, for each
 arm, its paired difference against ``--reference`` over the same mixtures:
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dcsep.config import parse_mapping
 from dcsep.data.audio import load_audio
 from dcsep.data.conditions import apply_condition, parse_condition
 from dcsep.data.datadir import DataDir
@@ -63,14 +66,15 @@ def load_set(data_dir: Path) -> list[tuple[str, str, list[str]]]:
     return [(u, d.wav[u], [s[u] for s in d.spk]) for u in sorted(d.wav)]
 
 
-def score_arm_set(arm: str, model: str, set_dir: Path, cond: tuple[float, float], out: Path, fe_model: str, fs: int) -> None:
+def score_arm_set(arm: str, model: str, set_dir: Path, cond: tuple[float, float], out: Path, fe_model: str, fs: int,
+                  sep_conf: dict | None = None) -> None:
     """Score one arm on one set into ``out`` (rows go to ``out``.part as they come; a rerun goes on from there)."""
     if out.is_file():
         return
     items = load_set(set_dir)
     part = out.with_name(out.name + ".part")
     done = read_tsv(part)
-    sep = None if arm == "ibm" else Separator.from_pretrained(model, device="cpu")
+    sep = None if arm == "ibm" else Separator.from_pretrained(model, device="cpu", **(sep_conf or {}))
     fe = load_model_package(fe_model)[0].frontend if arm == "ibm" else None
     out.parent.mkdir(parents=True, exist_ok=True)
     if not part.is_file():
@@ -142,12 +146,17 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--arm", action="append", default=[], help="NAME=MODEL (a model file or dir), or ibm=ibm")
     p.add_argument("--set", action="append", default=[], help="NAME=DATA_DIR, NAME@GAIN_DB=DATA_DIR, NAME+padS=DATA_DIR")
+    p.add_argument("--arm-conf", action="append", default=[], help="NAME=YAML: Separator options of an arm, e.g. "
+                   "c400='{chunk_frames: 400}'")
     p.add_argument("--reference", required=True, help="the arm the paired differences are taken against")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--summary-only", action="store_true", help="write summary.md from the TSVs there are")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     arms, sets = parse_pairs(args.arm, "arm"), parse_pairs(args.set, "set")
+    arm_confs = {a: parse_mapping(c, f"--arm-conf {a}") for a, c in parse_pairs(args.arm_conf, "arm-conf").items()}
+    if set(arm_confs) - set(arms):
+        raise SystemExit(f"robust_ablation.py: --arm-conf for unknown arm(s) {', '.join(sorted(set(arm_confs) - set(arms)))}")
     if args.reference not in arms:
         raise SystemExit(f"robust_ablation.py: --reference {args.reference!r} is not among the arms")
     models = [m for a, m in arms.items() if a != "ibm"]
@@ -160,7 +169,7 @@ def main(argv=None) -> int:
             for s, d in sets.items():
                 cond = parse_condition(s)[1:]
                 for a, m in arms.items():
-                    score_arm_set(a, m, Path(d), cond, args.out / a / f"{s}.tsv", models[0], fs)
+                    score_arm_set(a, m, Path(d), cond, args.out / a / f"{s}.tsv", models[0], fs, arm_confs.get(a))
                     print(f"done: {a} {s}", file=sys.stderr, flush=True)
         args.out.mkdir(parents=True, exist_ok=True)
         text = summary(args.out, arms, sets, args.reference, command)
