@@ -56,10 +56,10 @@ def set_shares(sep, model: str, name: str, scp: Path, max_per_set: int | None, c
 
     from dcsep.clusterers.count import eigen_shares
     from dcsep.data.audio import load_audio
-    from dcsep.data.conditions import apply_condition, parse_condition
+    from dcsep.data.conditions import parse_condition
     from dcsep.data.datadir import read_scp
 
-    _, gain_db, pad_s = parse_condition(name)
+    cond = parse_condition(name)[1]
     items = sorted(read_scp(scp).items())
     if max_per_set and len(items) > max_per_set:
         items = [items[i] for i in np.linspace(0, len(items) - 1, max_per_set).round().astype(int)]
@@ -70,7 +70,7 @@ def set_shares(sep, model: str, name: str, scp: Path, max_per_set: int | None, c
             return list(got["utts"]), got["shares"]
     shares = []
     for i, (utt, wav_path) in enumerate(items):
-        wav = apply_condition(utt, load_audio(wav_path, fs=sep.fs)[0], None, gain_db, pad_s, sep.fs)[0]
+        wav = cond.apply(utt, load_audio(wav_path, fs=sep.fs)[0], None, sep.fs)[0]
         with torch.inference_mode():
             feats, spec, lengths = sep.model.frontend(sep._padded(wav))
             V = sep.model.encoder(feats, lengths)[0]  # (T, F, K)

@@ -159,13 +159,14 @@ class Augment:
         filters: list[ColourFilter | None] = [None] * num_spk
         if self.colour is not None and rng.uniform() < self.colour_prob:
             if self.colour == "mixture":
-                filters = [self._filter(rng, fs)] * num_spk
+                filters = [self.draw_filter(rng, fs)] * num_spk
             else:
-                filters = [self._filter(rng, fs) for _ in range(num_spk)]
+                filters = [self.draw_filter(rng, fs) for _ in range(num_spk)]
         level = float(rng.uniform(*self.level_db)) if self.level_db is not None else 0.0
         return AugmentDraw(tuple(speeds), tuple(filters), level)
 
-    def _filter(self, rng: np.random.Generator, fs: int) -> ColourFilter:
+    def draw_filter(self, rng: np.random.Generator, fs: int) -> ColourFilter:
+        """One random channel (tilt, peaking bands, band limits) from ``rng``."""
         nyq = fs / 2
         tilt = float(rng.uniform(*self.tilt_db))
         bands = tuple(

@@ -10,8 +10,9 @@ invariant) goes to ``<out>/<arm>/<set>.tsv``. A set named ``NAME@G`` is
 the set ``NAME`` with every mixture scaled by G dB (SI-SDRi is scale
 invariant, so a change is the model's sensitivity to the input level). A set
 named ``NAME+padS`` (``cv+pad3``; it combines with ``@G``: ``cv+pad3@-30``)
-is ``NAME`` with S seconds of quiet noise before and after each mixture
-(:mod:`dcsep.data.conditions`): a recording with long pauses, to validate on.
+is ``NAME`` with S seconds of quiet noise before and after each mixture,
+``NAME+colour`` each mixture through a random channel (:mod:`dcsep.data.conditions`):
+a recording with long pauses, or another microphone, to validate on.
 ``--arm-conf NAME='{chunk_frames: 400}'`` gives an arm its own ``Separator``
 options (an arm is a model and how it is run).
 
@@ -41,7 +42,7 @@ import torch
 
 from dcsep.config import parse_mapping
 from dcsep.data.audio import load_audio
-from dcsep.data.conditions import apply_condition, parse_condition
+from dcsep.data.conditions import Condition, parse_condition
 from dcsep.data.datadir import DataDir
 from dcsep.errors import DcsepError
 from dcsep.metrics import si_sdr, si_sdr_pit
@@ -66,7 +67,7 @@ def load_set(data_dir: Path) -> list[tuple[str, str, list[str]]]:
     return [(u, d.wav[u], [s[u] for s in d.spk]) for u in sorted(d.wav)]
 
 
-def score_arm_set(arm: str, model: str, set_dir: Path, cond: tuple[float, float], out: Path, fe_model: str, fs: int,
+def score_arm_set(arm: str, model: str, set_dir: Path, cond: Condition, out: Path, fe_model: str, fs: int,
                   sep_conf: dict | None = None) -> None:
     """Score one arm on one set into ``out`` (rows go to ``out``.part as they come; a rerun goes on from there)."""
     if out.is_file():
@@ -86,7 +87,7 @@ def score_arm_set(arm: str, model: str, set_dir: Path, cond: tuple[float, float]
                 continue
             mix = load_audio(mix_path, fs=fs, name=utt)[0].astype(np.float64)
             refs = np.stack([load_audio(p, fs=fs, name=utt)[0] for p in src_paths]).astype(np.float64)
-            mix, refs = apply_condition(utt, mix, refs, *cond, fs)
+            mix, refs = cond.apply(utt, mix, refs, fs)
             x = mix.astype(np.float32)
             if sep is None:
                 est = oracle_separate(x, refs.astype(np.float32), fe, "ibm")
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
         fs = load_model_package(models[0])[0].fs
         if not args.summary_only:
             for s, d in sets.items():
-                cond = parse_condition(s)[1:]
+                cond = parse_condition(s)[1]
                 for a, m in arms.items():
                     score_arm_set(a, m, Path(d), cond, args.out / a / f"{s}.tsv", models[0], fs, arm_confs.get(a))
                     print(f"done: {a} {s}", file=sys.stderr, flush=True)
