@@ -1,5 +1,6 @@
 """Where and how inference runs: the device, checked; the model placed on it without changing the
-caller's; the checks of the options of a separation (number of sources, speaker count)."""
+caller's; the checks of the options of a separation (number of sources, speaker count); the plan
+of overlapping encoder chunks of a long input."""
 
 from __future__ import annotations
 
@@ -84,3 +85,32 @@ def check_count_conf(conf: dict | None) -> dict:
             raise ConfigError(f"count_conf: thresholds must be ascending numbers (for 2, 3, ... speakers), got {t!r}")
         conf["thresholds"] = tuple(float(x) for x in t)
     return conf
+
+
+def chunk_plan(num_frames: int, chunk_frames: int, overlap_frames: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping encoder chunks covering ``num_frames`` frames.
+
+    Returns:
+        ``(start, end, keep_start, keep_end)`` per chunk: the encoder sees
+        frames ``[start, end)`` and its output is kept for ``[keep_start,
+        keep_end)``. The kept ranges tile ``[0, num_frames)`` without gaps or
+        overlaps.
+
+    Example:
+        >>> chunk_plan(25, 10, 4)
+        [(0, 10, 0, 8), (6, 16, 8, 14), (12, 22, 14, 20), (18, 25, 20, 25)]
+    """
+    if num_frames <= chunk_frames:
+        return [(0, num_frames, 0, num_frames)]
+    half = overlap_frames // 2
+    step = chunk_frames - overlap_frames
+    plan = []
+    start = 0
+    while True:
+        end = min(start + chunk_frames, num_frames)
+        keep_start = 0 if start == 0 else start + half
+        keep_end = num_frames if end == num_frames else end - (overlap_frames - half)
+        plan.append((start, end, keep_start, keep_end))
+        if end == num_frames:
+            return plan
+        start += step

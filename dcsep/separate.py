@@ -65,7 +65,7 @@ from dcsep.data.audio import DOWNMIX, as_mono, check_rate, resample
 from dcsep.data.mixing import PEAK
 from dcsep.errors import ConfigError, DataError
 from dcsep.model import DeepClustering
-from dcsep.runtime import check_count_conf, check_num_spk, placed_model, resolve_device
+from dcsep.runtime import check_count_conf, check_num_spk, chunk_plan, placed_model, resolve_device
 from dcsep.utils import load_torch_file
 
 DEFAULT_NUM_SPK = 2
@@ -99,35 +99,6 @@ def load_model_package(path: str | Path, map_location="cpu") -> tuple[DeepCluste
     model = DeepClustering.from_package(pkg, where=str(path))
     extra = pkg.get("extra") or {}
     return model, extra if isinstance(extra, dict) else {}
-
-
-def chunk_plan(num_frames: int, chunk_frames: int, overlap_frames: int) -> list[tuple[int, int, int, int]]:
-    """Overlapping encoder chunks covering ``num_frames`` frames.
-
-    Returns:
-        ``(start, end, keep_start, keep_end)`` per chunk: the encoder sees
-        frames ``[start, end)`` and its output is kept for ``[keep_start,
-        keep_end)``. The kept ranges tile ``[0, num_frames)`` without gaps or
-        overlaps.
-
-    Example:
-        >>> chunk_plan(25, 10, 4)
-        [(0, 10, 0, 8), (6, 16, 8, 14), (12, 22, 14, 20), (18, 25, 20, 25)]
-    """
-    if num_frames <= chunk_frames:
-        return [(0, num_frames, 0, num_frames)]
-    half = overlap_frames // 2
-    step = chunk_frames - overlap_frames
-    plan = []
-    start = 0
-    while True:
-        end = min(start + chunk_frames, num_frames)
-        keep_start = 0 if start == 0 else start + half
-        keep_end = num_frames if end == num_frames else end - (overlap_frames - half)
-        plan.append((start, end, keep_start, keep_end))
-        if end == num_frames:
-            return plan
-        start += step
 
 
 class Separator:
