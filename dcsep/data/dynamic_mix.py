@@ -2,7 +2,9 @@
 
 :class:`DynamicMixDataset` draws each training item from a Kaldi-style dir
 of single-speaker utterances (``wav.scp`` + ``utt2spk``): ``num_spk``
-utterances of distinct speakers, a random relative gain and a random crop of
+utterances of distinct speakers (``num_spk`` a list such as ``[2, 3]``: each
+item draws its count from it, and :func:`~dcsep.data.dataset.collate` pads
+the smaller source sets with silent sources, which no bin is assigned to), a random relative gain and a random crop of
 each, mixed with the wsj0-mix scaling of :func:`dcsep.data.mixing.mix_sources`
 (active speech level of the whole utterance, gains (r/2, -r/2, 0, ...),
 "min" length, common peak normalisation to 0.9), i.e. exactly as the fixed
@@ -210,6 +212,7 @@ class DynamicMixDataset(Dataset):
 
     Item ``i`` of epoch ``e`` (a pure function of ``(seed, e, i)``):
 
+    0. with a list ``num_spk``, the item's count uniformly from the list;
     1. a first utterance uniformly at random, then ``num_spk - 1`` more,
        uniformly among the utterances of speakers not yet chosen;
     2. a relative gain r uniform in ``gain_db_range``; gains (r/2, -r/2, 0, ...)
@@ -230,7 +233,8 @@ class DynamicMixDataset(Dataset):
     Args:
         data_dir: dir with ``wav.scp`` and ``utt2spk`` (optional
             ``utt2activlev``, ``utt2num_samples``).
-        num_spk: sources per mixture.
+        num_spk: sources per mixture, or a list of counts to draw from per
+            item (e.g. ``[2, 3]``, for a model that meets both).
         chunk_samples: crop length in samples (None: whole utterances).
         gain_db_range: (lo, hi) relative gain of source 1 over source 2 in dB.
         epoch_size: items per epoch (None: as many chunks as the source audio
@@ -243,13 +247,13 @@ class DynamicMixDataset(Dataset):
         augment: augmentation options (a mapping, see :mod:`dcsep.data.augment`);
             None: none.
 
-    Items: ``{"mix": FloatTensor (L,), "sources": FloatTensor (num_spk, L)}``.
+    Items: ``{"mix": FloatTensor (L,), "sources": FloatTensor (C, L)}``, C the item's count.
     """
 
     def __init__(
         self,
         data_dir: str | Path,
-        num_spk: int = 2,
+        num_spk: int | Sequence[int] = 2,
         chunk_samples: int | None = None,
         gain_db_range: Sequence[float] = (0.0, 5.0),
         epoch_size: int | None = None,
@@ -259,8 +263,9 @@ class DynamicMixDataset(Dataset):
         max_cache_mb: float = 2048.0,
         augment: dict | None = None,
     ):
-        if isinstance(num_spk, bool) or not isinstance(num_spk, int) or num_spk < 2:
-            raise ConfigError(f"num_spk: an integer >= 2, got {num_spk!r}")
+        counts = num_spk if isinstance(num_spk, (list, tuple)) else [num_spk]
+        if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 2 for c in counts):
+            raise ConfigError(f"num_spk: an integer >= 2 or a list of them, got {num_spk!r}")
         if chunk_samples is not None and (isinstance(chunk_samples, bool) or not isinstance(chunk_samples, int)
                                           or chunk_samples < 1):
             raise ConfigError(f"chunk_samples: a positive integer or None, got {chunk_samples!r}")
@@ -278,17 +283,18 @@ class DynamicMixDataset(Dataset):
             raise ConfigError(f"max_cache_mb: a number >= 0, got {max_cache_mb!r}")
         self.augment = aug.Augment.from_conf(augment, "train_dataset_conf.augment")
         self.data_dir = Path(data_dir)
-        self.num_spk = num_spk
+        self.counts = tuple(sorted(set(counts)))
+        self.num_spk = max(self.counts)  # the most sources an item has
         self.chunk_samples = chunk_samples
         self.gain_db_range = (lo, hi)
         self.seed = int(seed)
         self.fs = int(fs)
         self.mode = mode
         self.table = load_source_table(self.data_dir, self.fs, max_cache_mb)
-        if len(self.table.speakers) < num_spk:
+        if len(self.table.speakers) < self.num_spk:
             raise DataError(
-                f"{self.data_dir}: {len(self.table.speakers)} speaker(s), {num_spk}-speaker mixtures need "
-                f"at least {num_spk}"
+                f"{self.data_dir}: {len(self.table.speakers)} speaker(s), {self.num_spk}-speaker mixtures need "
+                f"at least {self.num_spk}"
             )
         if epoch_size is None:
             total = int(self.table.lengths.sum())
@@ -305,6 +311,13 @@ class DynamicMixDataset(Dataset):
     def __len__(self) -> int:
         return self.epoch_size
 
+    def item_num_spk(self, index: int) -> int:
+        """The number of sources of item ``index`` this epoch."""
+        if len(self.counts) == 1:  # no draw: the items of a fixed count stay those they always were
+            return self.counts[0]
+        rng = np.random.default_rng([self.seed, self.epoch, index, 0x5C])
+        return int(self.counts[rng.integers(len(self.counts))])
+
     def draw(self, index: int) -> tuple[list[int], list[float], list[tuple[int, int]]]:
         """The recipe of item ``index`` this epoch: utterance indices, gains (dB), (start, stop) crops."""
         if not 0 <= index < self.epoch_size:
@@ -314,7 +327,8 @@ class DynamicMixDataset(Dataset):
         n = len(t.utts)
         chosen = [int(rng.integers(n))]
         used = {int(t.spk[chosen[0]])}
-        for _ in range(1, self.num_spk):
+        num_spk = self.item_num_spk(index)
+        for _ in range(1, num_spk):
             for _try in range(64):
                 j = int(rng.integers(n))
                 if int(t.spk[j]) not in used:
@@ -325,7 +339,7 @@ class DynamicMixDataset(Dataset):
             chosen.append(j)
             used.add(int(t.spk[j]))
         r = float(rng.uniform(*self.gain_db_range))
-        gains = [r / 2, -r / 2] + [0.0] * (self.num_spk - 2)
+        gains = [r / 2, -r / 2] + [0.0] * (num_spk - 2)
         speeds = self.draw_augment(index).speeds
         crops = []
         for j, s in zip(chosen, speeds):
@@ -341,7 +355,7 @@ class DynamicMixDataset(Dataset):
     def draw_augment(self, index: int) -> aug.AugmentDraw:
         """The augmentation of item ``index`` this epoch (speeds 1 and level 0 dB without ``augment``)."""
         rng = np.random.default_rng([self.seed, self.epoch, index, 0xA06])
-        return self.augment.draw(rng, self.num_spk, self.fs)
+        return self.augment.draw(rng, self.item_num_spk(index), self.fs)
 
     def _out_lengths(self, crops, speeds) -> list[int]:
         return [aug.speed_output_length(b - a, s, self.chunk_samples) for (a, b), s in zip(crops, speeds)]

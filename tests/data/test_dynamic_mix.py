@@ -67,6 +67,63 @@ def test_item_contract(src_dir, num_spk):
         assert len(set(d["speakers"])) == num_spk
 
 
+def test_mixed_counts_draw_each_item_its_count(src_dir):
+    """num_spk [2, 3]: each item has 2 or 3 distinct speakers, drawn from (seed, epoch, index) alone."""
+    ds = DynamicMixDataset(src_dir, num_spk=[3, 2], chunk_samples=1500, epoch_size=40, seed=0, fs=FS)
+    assert ds.counts == (2, 3) and ds.num_spk == 3
+    counts = [ds.item_num_spk(i) for i in range(40)]
+    assert set(counts) == {2, 3}
+    for i in range(12):
+        it, d = ds[i], ds.describe(i)
+        assert it["sources"].shape == (counts[i], 1500)
+        assert len(d["utts"]) == len(set(d["speakers"])) == counts[i]
+        assert len(d["gains_db"]) == counts[i]
+        torch.testing.assert_close(it["sources"].sum(0), it["mix"], atol=1e-5, rtol=0)
+    again = DynamicMixDataset(src_dir, num_spk=[2, 3], chunk_samples=1500, epoch_size=40, seed=0, fs=FS)
+    assert [again.item_num_spk(i) for i in reversed(range(40))] == counts[::-1]
+    again.set_epoch(1)
+    assert [again.item_num_spk(i) for i in range(40)] != counts
+    aug = DynamicMixDataset(src_dir, num_spk=[2, 3], chunk_samples=1500, epoch_size=40, seed=0, fs=FS,
+                            augment={"speed": [0.9, 1.1], "colour": "source", "colour_prob": 1.0})
+    for i in range(6):  # one speed and one filter per source of the item
+        d = aug.describe(i)
+        assert len(d["speeds"]) == len(d["coloured"]) == counts[i] == aug[i]["sources"].shape[0]
+
+
+def test_a_fixed_count_draws_as_before(src_dir):
+    """A one-count list is the plain count: the same items as num_spk=3."""
+    a = DynamicMixDataset(src_dir, num_spk=3, chunk_samples=1500, epoch_size=8, seed=4, fs=FS)
+    b = DynamicMixDataset(src_dir, num_spk=[3], chunk_samples=1500, epoch_size=8, seed=4, fs=FS)
+    assert [a.describe(i) for i in range(8)] == [b.describe(i) for i in range(8)]
+
+
+def test_mixed_count_batches_pad_silent_sources(src_dir):
+    """collate pads 2-speaker items with a silent source: no bin is assigned to it, and the
+    attractor loss of a padded item is that of the item alone."""
+    from dcsep.losses.attractor import AttractorMaskLoss
+    from dcsep.losses.abs import ibm_targets
+
+    ds = DynamicMixDataset(src_dir, num_spk=[2, 3], chunk_samples=1500, epoch_size=40, seed=0, fs=FS)
+    counts = [ds.item_num_spk(i) for i in range(40)]
+    two, three = counts.index(2), counts.index(3)
+    batch = collate([ds[two], ds[three]])
+    assert batch["sources"].shape == (2, 3, 1500)
+    assert (batch["sources"][0, 2] == 0).all() and (batch["sources"][1].abs().amax(-1) > 0).all()
+    window = torch.hann_window(256)
+
+    def mag(x):  # (..., L) -> (..., T, F)
+        spec = torch.stft(x.reshape(-1, x.shape[-1]), 256, 64, window=window, return_complex=True)
+        return spec.abs().transpose(-1, -2).reshape(*x.shape[:-1], -1, 129)
+
+    Y = ibm_targets(mag(batch["sources"]))  # (B, T, F, C)
+    assert Y[0, ..., 2].sum() == 0 and (Y[1].sum((0, 1)) > 0).all()
+    V = torch.randn(2, *Y.shape[1:3], 6, generator=torch.Generator().manual_seed(0))
+    V = torch.nn.functional.normalize(V, dim=-1)
+    loss, mix = AttractorMaskLoss(), mag(batch["mix"])
+    alone = loss(V[:1], ibm_targets(mag(ds[two]["sources"][None])), mix[:1])
+    torch.testing.assert_close(loss(V[:1], Y[:1], mix[:1]), alone)
+
+
 def test_whole_utterances_are_cut_to_the_shortest(src_dir):
     ds = DynamicMixDataset(src_dir, chunk_samples=None, seed=3, fs=FS)
     assert len(ds) == 15  # one item per utterance by default
@@ -175,8 +232,11 @@ def test_errors(src_dir, tmp_path):
         DynamicMixDataset(src_dir, chunk_samples=100, fs=16000)
     with pytest.raises(ConfigError, match=r"gain_db_range: need finite lo <= hi"):
         DynamicMixDataset(src_dir, chunk_samples=100, gain_db_range=(5, 0), fs=FS)
-    with pytest.raises(ConfigError, match=r"num_spk: an integer >= 2"):
-        DynamicMixDataset(src_dir, num_spk=1, chunk_samples=100, fs=FS)
+    for bad in (1, [], [2, 1], [2, True], "2"):
+        with pytest.raises(ConfigError, match=r"num_spk: an integer >= 2 or a list of them"):
+            DynamicMixDataset(src_dir, num_spk=bad, chunk_samples=100, fs=FS)
+    with pytest.raises(DataError, match=r"5 speaker\(s\), 6-speaker mixtures need at least 6"):
+        DynamicMixDataset(src_dir, num_spk=[2, 6], chunk_samples=100, fs=FS)
     with pytest.raises(ConfigError, match=r"epoch_size: a positive integer"):
         DynamicMixDataset(src_dir, chunk_samples=100, epoch_size=0, fs=FS)
     bare = tmp_path / "bare"
