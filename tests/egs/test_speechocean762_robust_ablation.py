@@ -108,3 +108,36 @@ def test_long_set(tmp_path):
     assert x.shape == (2 * FS,)
     np.testing.assert_allclose(s1, np.concatenate([m0_1, m1_2]), atol=1e-4)  # speaker A throughout (m1's second source)
     assert (dest / "utt2spks").read_text() == "long_A_B A B\n"
+
+
+def test_long_swaps_scores_a_swapped_piece():
+    lw = types.SimpleNamespace(**runpy.run_path(str(RECIPE / "local" / "long_swaps.py")))
+    rng = np.random.default_rng(0)
+    pieces = []
+    for _ in range(3):
+        refs = rng.standard_normal((2, 800))
+        pieces.append((FS, refs.sum(0), refs))
+    est = np.concatenate([p[2] + 0.1 * rng.standard_normal((2, 800)) for p in pieces], axis=1)
+    clean = lw.piece_scores(est, pieces)
+    assert clean["swaps"] == 0 and clean["long"] == clean["long_free"] > 15
+    est[:, 800:1600] = est[::-1, 800:1600]  # the second piece's speakers on the other outputs
+    swapped = lw.piece_scores(est, pieces)
+    assert swapped["swaps"] == 1
+    assert swapped["long_free"] == pytest.approx(clean["long_free"])
+    assert swapped["long"] < clean["long"] - 10  # one piece of three scored against the other speaker
+
+
+def test_long_swaps_end_to_end(tmp_path, capsys):
+    lw = types.SimpleNamespace(**runpy.run_path(str(RECIPE / "local" / "long_swaps.py")))
+    src = _mixture_dir(tmp_path / "mix", n=3)
+    (src / "utt2spks").write_text("m0 A B\nm1 B A\nm2 A C\n")
+    model = tmp_path / "model.pt"
+    torch.manual_seed(0)
+    DeepClustering.from_config({"encoder": "blstm", "encoder_conf": {"num_layers": 1, "hidden_units": 8, "embed_dim": 4}}).save(model)
+    out = tmp_path / "swaps.tsv"
+    assert lw.main(["--src", str(src), "--model", str(model), "--per-pair", "2", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "1 long mixtures of 2 pieces" in table and "of 2 |" in table
+    assert out.read_text().splitlines()[0] == "mixture\tsingle\tlong\tlong_free\tswaps"
+    assert lw.main(["--src", str(src), "--model", str(model), "--per-pair", "3"]) == 1
+    assert "no speaker pair with 3 mixtures" in capsys.readouterr().err

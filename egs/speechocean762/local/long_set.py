@@ -27,6 +27,29 @@ from dcsep.errors import DcsepError
 from dcsep.utils import atomic_write_text
 
 
+def long_groups(d: DataDir, src: Path, per_pair: int):
+    """For each speaker pair of ``src`` with at least ``per_pair`` mixtures, in sorted order:
+    ``(pair, [(fs, mixture, (2, L) sources in the pair's order)] * per_pair)``, the first
+    mixtures of the pair by sorted id."""
+    spks = {}
+    for line in (src / "utt2spks").read_text(encoding="utf-8").splitlines():
+        utt, *names = line.split()
+        spks[utt] = names
+    pairs = defaultdict(list)
+    for utt in sorted(d.wav):
+        pairs[tuple(sorted(spks[utt]))].append(utt)
+    for pair, utts in sorted(pairs.items()):
+        if len(utts) < per_pair:
+            continue
+        pieces = []
+        for utt in utts[:per_pair]:
+            x, fs = load_audio(d.wav[utt], name=utt)
+            s = [load_audio(d.spk[c][utt], name=utt)[0] for c in range(2)]
+            order = (0, 1) if spks[utt][0] == pair[0] else (1, 0)
+            pieces.append((fs, x, np.stack([s[order[0]], s[order[1]]])))
+        yield pair, pieces
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--src", required=True, type=Path)
@@ -37,30 +60,15 @@ def main(argv=None) -> int:
         d = DataDir.load(args.src, require_sources=True)
         if len(d.spk) != 2:
             raise DcsepError(f"{args.src}: 2-speaker mixtures needed, got {len(d.spk)} sources")
-        spks = {}
-        for line in (args.src / "utt2spks").read_text(encoding="utf-8").splitlines():
-            utt, *names = line.split()
-            spks[utt] = names
-        pairs = defaultdict(list)
-        for utt in sorted(d.wav):
-            pairs[tuple(sorted(spks[utt]))].append(utt)
         wav_dir = args.dest / "wav"
         wav_dir.mkdir(parents=True, exist_ok=True)
         rows = {k: [] for k in ("wav", "spk1", "spk2", "utt2spks")}
-        fs = None
-        for pair, utts in sorted(pairs.items()):
-            if len(utts) < args.per_pair:
-                continue
-            mix, refs = [], [[], []]
-            for utt in utts[: args.per_pair]:
-                x, fs = load_audio(d.wav[utt], name=utt)
-                s = [load_audio(d.spk[c][utt], name=utt)[0] for c in range(2)]
-                order = (0, 1) if spks[utt][0] == pair[0] else (1, 0)
-                mix.append(x)
-                for c in range(2):
-                    refs[c].append(s[order[c]])
+        for pair, pieces in long_groups(d, args.src, args.per_pair):
             name = f"long_{pair[0]}_{pair[1]}"
-            signals = {"wav": np.concatenate(mix), "spk1": np.concatenate(refs[0]), "spk2": np.concatenate(refs[1])}
+            fs = pieces[0][0]
+            signals = {"wav": np.concatenate([x for _, x, _ in pieces]),
+                       "spk1": np.concatenate([s[0] for _, _, s in pieces]),
+                       "spk2": np.concatenate([s[1] for _, _, s in pieces])}
             for k, sig in signals.items():
                 path = (wav_dir / f"{name}_{k}.wav").resolve()
                 write_wav(path, sig, fs)
