@@ -158,6 +158,19 @@ def test_three_speaker_training(recipe):
     assert (exp / "model.pt").is_file()
 
 
+def test_mixed_count_config_is_accepted_for_either_count(recipe):
+    """num_spk: [2, 3] trains on both; --train_num_spk picks the validation set among them."""
+    conf = recipe / "conf" / "train_tiny_mixed.yaml"
+    conf.write_text((recipe / "conf" / "train_tiny.yaml").read_text().replace("num_spk: 2", "num_spk: [2, 3]"))
+    for n in ("2", "3"):
+        res = run(recipe, "--train_num_spk", n, "--train_config", "conf/train_tiny_mixed.yaml",
+                  "--stage", "0", "--stop_stage", "0")
+        assert res.returncode == 0, res.stderr[-3000:]
+    conf.write_text((recipe / "conf" / "train_tiny.yaml").read_text().replace("num_spk: 2", "num_spk: [3]"))
+    res = run(recipe, "--train_config", "conf/train_tiny_mixed.yaml", "--stage", "0", "--stop_stage", "0")
+    assert res.returncode != 0 and "mixes [3] speakers" in res.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

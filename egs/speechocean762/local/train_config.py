@@ -5,8 +5,9 @@ Prints the config to train with: the given one when its ``train_dataset``
 already matches, else a copy with ``train_dataset`` (and its conf) switched,
 written to ``--out-dir`` as ``<name>_dm.yaml`` (dynamic mixing) or
 ``<name>_fixed.yaml`` (chunks of the fixed ``tr`` mixtures). A dynamically
-mixed config must mix ``--num-spk`` speakers (run.sh's ``--train_num_spk``);
-the fixed ``tr`` set has 2.
+mixed config must mix ``--num-spk`` speakers (run.sh's ``--train_num_spk``,
+which picks the validation set), or have it among its counts (``num_spk:
+[2, 3]``); the fixed ``tr`` set has 2.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def main(argv=None) -> int:
             f"{args.num_spk}-speaker training needs dynamic mixing (--dynamic_mix true)"
         )
     mixed = (conf.get("train_dataset_conf") or {}).get("num_spk", 2)
-    if have == "dynamic_mix" and mixed != args.num_spk:
+    counts = mixed if isinstance(mixed, list) else [mixed]  # a list: each item draws its count
+    if have == "dynamic_mix" and args.num_spk not in counts:
         return fail(
             f"{args.config} mixes {mixed} speakers (train_dataset_conf.num_spk), "
             f"but {args.num_spk} were asked for (--train_num_spk)"
