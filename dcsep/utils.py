@@ -61,6 +61,34 @@ def atomic_path(path: str | Path):
 TMP_SUFFIX = ".tmp"
 
 
+@contextmanager
+def atomic_dir(path: str | Path):
+    """Yield a temporary dir next to ``path``; on success it replaces ``path`` (a dir) whole.
+
+    On any error the temporary dir is removed and ``path`` is left as it was,
+    so a reader sees the old dir or the new one, never a half-written one.
+
+    Example:
+        >>> d = Path(tempfile.mkdtemp()) / "data"
+        >>> with atomic_dir(d) as tmp:
+        ...     _ = (tmp / "wav.scp").write_text("u1 a.wav")
+        >>> sorted(p.name for p in d.parent.iterdir()), (d / "wav.scp").read_text()
+        (['data'], 'u1 a.wav')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private (0700)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _umask() -> int:
     try:
         with open("/proc/self/status", encoding="ascii") as f:

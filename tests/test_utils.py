@@ -1,8 +1,12 @@
-"""dcsep.utils: thread limits of worker processes; dcsep-score starts without torch."""
+"""dcsep.utils: thread limits of worker processes; dcsep-score starts without torch; atomic dirs."""
 
 import os
 import subprocess
 import sys
+
+import pytest
+
+from dcsep import utils
 
 _LIMIT = """
 from threadpoolctl import threadpool_info
@@ -72,3 +76,21 @@ def test_write_bench_section_starts_the_page_and_replaces_its_section(tmp_path, 
     text = page.read_text()
     assert "second" in text and "first" not in text and text.count("<!-- bench:x -->") == 1
     assert "wrote section bench:x" in capsys.readouterr().err
+
+
+def test_atomic_dir_keeps_the_old_dir_on_error(tmp_path):
+    from dcsep.utils import atomic_dir
+
+    dest = tmp_path / "data"
+    dest.mkdir()
+    (dest / "wav.scp").write_text("old")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with atomic_dir(dest) as tmp:
+            (tmp / "wav.scp").write_text("new")
+            raise RuntimeError("interrupted")
+    assert (dest / "wav.scp").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no temp dir left
+    with atomic_dir(dest) as tmp:
+        (tmp / "utt2spk").write_text("new")
+    assert sorted(p.name for p in dest.iterdir()) == ["utt2spk"]  # replaced whole
+    assert dest.stat().st_mode & 0o777 == 0o777 & ~utils._umask()

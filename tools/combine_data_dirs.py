@@ -19,14 +19,12 @@ renamed, so it appears whole or not at all.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from dcsep.data.datadir import read_scp, write_speaker_datadir
 from dcsep.errors import DcsepError
+from dcsep.utils import atomic_dir
 
 OPTIONAL = ("utt2activlev", "utt2num_samples", "utt2dur", "text")
 
@@ -51,19 +49,8 @@ def combine(sources: dict[str, Path], dest: Path) -> tuple[int, int]:
         for n in extra:
             if (d / n).is_file():
                 extra[n].update({f"{name}-{u}": v for u, v in read_scp(d / n, allow_empty=True).items() if u in dw})
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-    try:
+    with atomic_dir(dest) as tmp:
         write_speaker_datadir(tmp, wav, u2s, extra)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return len(wav), len(set(u2s.values()))
 
 

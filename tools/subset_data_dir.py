@@ -16,11 +16,11 @@ place and renamed, so it appears whole or not at all.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from dcsep.utils import atomic_dir
 
 PER_UTT = ("segments", "text", "feats.scp", "reco2dur")
 
@@ -54,9 +54,7 @@ def subset(src: Path, dest: Path, num: int) -> tuple[int, int]:
     if len(set(ids)) != len(ids):
         raise SystemExit(f"subset_data_dir.py: error: {wav}: duplicate utterance ids")
     keep = set(chosen_ids(ids, num))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-    try:
+    with atomic_dir(dest) as tmp:
         for f in sorted(src.iterdir()):
             if not f.is_file() or f.name.startswith("."):
                 continue
@@ -75,15 +73,6 @@ def subset(src: Path, dest: Path, num: int) -> tuple[int, int]:
                 shutil.copyfile(f, out)
                 continue
             out.write_text(text, encoding="utf-8")
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return len(keep), len(ids)
 
 
