@@ -4,8 +4,8 @@
 of single-speaker utterances (``wav.scp`` + ``utt2spk``): ``num_spk``
 utterances of distinct speakers (``num_spk`` a list such as ``[2, 3]``: each
 item draws its count from it, and :func:`~dcsep.data.dataset.collate` pads
-the smaller source sets with silent sources, which no bin is assigned to), a random relative gain and a random crop of
-each, mixed with the wsj0-mix scaling of :func:`dcsep.data.mixing.mix_sources`
+the smaller source sets with silent sources, which no bin is assigned to),
+a random relative gain and a random crop of each, mixed with the wsj0-mix scaling of :func:`dcsep.data.mixing.mix_sources`
 (active speech level of the whole utterance, gains (r/2, -r/2, 0, ...),
 "min" length, common peak normalisation to 0.9), i.e. exactly as the fixed
 sets are made, only with new combinations each time. Optionally the items are
