@@ -132,9 +132,14 @@ def main(argv=None) -> int:
 
     if args.select:
         # the pair with the best mean accuracy among those that keep 1 and 2 speakers at 90% or more
-        grid = [(round(a, 2), round(b, 2)) for a in np.arange(1.8, 3.6, 0.05) for b in np.arange(2.6, 4.6, 0.05) if b > a]
+        # over the whole range of D on these inputs, and one step beyond (a count never reached)
+        steps = np.arange(np.floor(d.min() * 20) / 20, np.ceil(d.max() * 20) / 20 + 0.1, 0.05)
+        grid = [(round(a, 2), round(b, 2)) for a in steps for b in steps if b > a]
         scored = [(t, accuracies(t)) for t in grid]
-        ok = [x for x in scored if all(a >= 0.9 for c, a in zip(counts, x[1]) if c in (1, 2))] or scored
+        ok = [x for x in scored if all(a >= 0.9 for c, a in zip(counts, x[1]) if c in (1, 2))]
+        if not ok:
+            print("no thresholds keep 1 and 2 speakers at 90% or more: the best of all pairs")
+            ok = scored
         best = max(ok, key=lambda x: (np.mean(x[1]), -x[0][1]))
         print("| thresholds (2, 3 speakers) | " + " | ".join(f"{c} spk" for c in counts) + " | mean |")
         print("|---|" + "---:|" * (len(counts) + 1))
