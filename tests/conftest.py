@@ -23,6 +23,32 @@ def harmonic_voice(rng: np.random.Generator, f0: float, seconds: float, fs: int 
     return (sig * env * 0.1).astype(np.float32)
 
 
+def make_source_dir(root: Path, num_spk: int = 5, utts: int = 3, seed: int = 0, levels: bool = False,
+                    subtype: str = "PCM_16") -> Path:
+    """A dir of single-speaker utterances (0.6-1.2 s, 8 kHz) with wav.scp, utt2spk [, utt2activlev]."""
+    from dcsep.data.mixing import active_level
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    wav, u2s, lev = [], [], []
+    for s in range(num_spk):
+        for k in range(utts):
+            utt = f"spk{s}_u{k}"
+            x = harmonic_voice(rng, 100 + 40 * s, rng.uniform(0.6, 1.2), 8000) * rng.uniform(0.3, 3.0)
+            p = root / "wav" / f"{utt}.wav"
+            p.parent.mkdir(exist_ok=True)
+            sf.write(p, x, 8000, subtype=subtype)
+            wav.append(f"{utt} {p}\n")
+            u2s.append(f"{utt} spk{s}\n")
+            if levels:
+                lev.append(f"{utt} {active_level(sf.read(p)[0], 8000)!r}\n")
+    (root / "wav.scp").write_text("".join(wav))
+    (root / "utt2spk").write_text("".join(u2s))
+    if levels:
+        (root / "utt2activlev").write_text("".join(lev))
+    return root
+
+
 def make_tiny_corpus(
     root: Path, num_utts: int = 8, num_spk: int = 2, seconds: float = 1.0, fs: int = 8000, seed: int = 0
 ) -> Path:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import harmonic_voice
+from conftest import make_source_dir
 from torch.utils.data import DataLoader
 
 from dcsep.data import dynamic_mix
@@ -18,30 +18,6 @@ from dcsep.data.mixing import active_level, mix_sources
 from dcsep.errors import ConfigError, DataError
 
 FS = 8000
-
-
-def make_source_dir(root: Path, num_spk: int = 5, utts: int = 3, seed: int = 0, levels: bool = False,
-                    subtype: str = "PCM_16") -> Path:
-    """A dir of single-speaker utterances (0.6-1.2 s) with wav.scp, utt2spk [, utt2activlev]."""
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    wav, u2s, lev = [], [], []
-    for s in range(num_spk):
-        for k in range(utts):
-            utt = f"spk{s}_u{k}"
-            x = harmonic_voice(rng, 100 + 40 * s, rng.uniform(0.6, 1.2), FS) * rng.uniform(0.3, 3.0)
-            p = root / "wav" / f"{utt}.wav"
-            p.parent.mkdir(exist_ok=True)
-            sf.write(p, x, FS, subtype=subtype)
-            wav.append(f"{utt} {p}\n")
-            u2s.append(f"{utt} spk{s}\n")
-            if levels:
-                lev.append(f"{utt} {active_level(sf.read(p)[0], FS)!r}\n")
-    (root / "wav.scp").write_text("".join(wav))
-    (root / "utt2spk").write_text("".join(u2s))
-    if levels:
-        (root / "utt2activlev").write_text("".join(lev))
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
+from conftest import make_source_dir
 
 from dcsep.data.datadir import read_scp
 from dcsep.data.dynamic_mix import DynamicMixDataset
@@ -18,36 +17,18 @@ combine_data_dirs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(combine_data_dirs)
 
 
-def make_dir(root: Path, spks: list[str], levels: bool) -> Path:
-    rng = np.random.default_rng(len(spks))
-    (root / "wav").mkdir(parents=True)
-    wav, u2s, lev = [], [], []
-    for s in spks:
-        for k in range(2):
-            u = f"{s}_u{k}"  # both corpora use the same ids: the prefixes keep them apart
-            p = root / "wav" / f"{u}.wav"
-            sf.write(p, 0.1 * rng.standard_normal(4000), 8000, subtype="PCM_16")
-            wav.append(f"{u} {p}\n")
-            u2s.append(f"{u} {s}\n")
-            lev.append(f"{u} 0.05\n")
-    (root / "wav.scp").write_text("".join(wav))
-    (root / "utt2spk").write_text("".join(u2s))
-    if levels:
-        (root / "utt2activlev").write_text("".join(lev))
-    return root
-
-
 def test_combined_pool_keeps_corpora_apart(tmp_path, capsys):
-    a = make_dir(tmp_path / "a", ["s1", "s2"], levels=True)
-    b = make_dir(tmp_path / "b", ["s1", "s2", "s3"], levels=False)
+    # both corpora use the same ids (spk0_u0, ...): the prefixes keep them apart
+    a = make_source_dir(tmp_path / "a", num_spk=2, utts=2, levels=True)
+    b = make_source_dir(tmp_path / "b", num_spk=3, utts=2)
     dest = tmp_path / "pool"
     assert combine_data_dirs.main(["--dest", str(dest), f"so={a}", f"tts={b}"]) == 0
     assert "10 utterances of 5 speakers from 2 dirs" in capsys.readouterr().out
     wav, u2s = read_scp(dest / "wav.scp"), read_scp(dest / "utt2spk")
-    assert wav["so-s1_u0"] == str(a / "wav" / "s1_u0.wav") and wav["tts-s1_u0"] == str(b / "wav" / "s1_u0.wav")
-    assert u2s["so-s1_u1"] == "so-s1" and u2s["tts-s3_u0"] == "tts-s3"
-    assert read_scp(dest / "spk2utt")["tts-s2"] == "tts-s2_u0 tts-s2_u1"
-    assert sorted(read_scp(dest / "utt2activlev")) == [f"so-s{i}_u{k}" for i in (1, 2) for k in (0, 1)]
+    assert wav["so-spk0_u0"] == str(a / "wav" / "spk0_u0.wav") and wav["tts-spk0_u0"] == str(b / "wav" / "spk0_u0.wav")
+    assert u2s["so-spk0_u1"] == "so-spk0" and u2s["tts-spk2_u0"] == "tts-spk2"
+    assert read_scp(dest / "spk2utt")["tts-spk1"] == "tts-spk1_u0 tts-spk1_u1"
+    assert sorted(read_scp(dest / "utt2activlev")) == [f"so-spk{i}_u{k}" for i in (0, 1) for k in (0, 1)]
     ds = DynamicMixDataset(dest, chunk_samples=2000, epoch_size=20, fs=8000)
     assert len(ds.table.speakers) == 5
     assert any(len({s.split("-")[0] for s in ds.describe(i)["speakers"]}) == 2 for i in range(20))
@@ -61,7 +42,7 @@ def test_combined_pool_keeps_corpora_apart(tmp_path, capsys):
     (["so=MISSING"], "wav.scp: file not found"),
 ])
 def test_errors_leave_no_dir(tmp_path, capsys, args, match):
-    a = make_dir(tmp_path / "a", ["s1", "s2"], levels=False)
+    a = make_source_dir(tmp_path / "a", num_spk=2, utts=2)
     args = [x.replace("=A", f"={a}").replace("=B", f"={a}").replace("MISSING", str(tmp_path / "none")) for x in args]
     assert combine_data_dirs.main(["--dest", str(tmp_path / "pool"), *args]) == 1
     assert match in capsys.readouterr().err
@@ -69,7 +50,7 @@ def test_errors_leave_no_dir(tmp_path, capsys, args, match):
 
 
 def test_an_utterance_without_speaker(tmp_path, capsys):
-    a = make_dir(tmp_path / "a", ["s1", "s2"], levels=False)
-    (a / "utt2spk").write_text("s1_u0 s1\n")
+    a = make_source_dir(tmp_path / "a", num_spk=2, utts=2)
+    (a / "utt2spk").write_text("spk0_u0 spk0\n")
     assert combine_data_dirs.main(["--dest", str(tmp_path / "pool"), f"so={a}"]) == 1
     assert "no speaker for 3 utterance(s)" in capsys.readouterr().err
