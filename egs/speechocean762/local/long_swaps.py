@@ -37,17 +37,22 @@ from dcsep.separate import Separator
 long_groups = runpy.run_path(str(Path(__file__).with_name("long_set.py")))["long_groups"]
 
 
-def piece_scores(est: np.ndarray, pieces) -> dict[str, float]:
-    """Scores of the long output ``est`` (2, L) cut at the pieces' bounds (see the module doc)."""
+def piece_scores(est: np.ndarray, pieces, singles: list[np.ndarray] | None = None) -> dict[str, float]:
+    """Scores of the long output ``est`` (2, L) cut at the pieces' bounds (see the module doc), and
+    with ``singles`` (each piece's own separation, (2, L_i)) the ``single`` score too."""
     bounds = np.cumsum([0] + [x.size for _, x, _ in pieces])
     cuts = [(est[:, a:b], x, refs) for (a, b), (_, x, refs) in zip(zip(bounds[:-1], bounds[1:]), pieces)]
-    base = np.array([si_sdr(refs, np.stack([x, x])).mean() for _, x, refs in cuts])
+    base = np.array([si_sdr(refs, x).mean() for _, x, refs in cuts])  # the unprocessed mixture
     by_perm = {p: np.array([si_sdr(refs, e[list(p)]).mean() for e, _, refs in cuts])
                for p in itertools.permutations(range(2))}
     whole = max(by_perm, key=lambda p: by_perm[p].mean())
     free = np.maximum(*by_perm.values())
-    return {"long": float((by_perm[whole] - base).mean()), "long_free": float((free - base).mean()),
-            "swaps": int((by_perm[whole] < free).sum())}
+    out = {"long": float((by_perm[whole] - base).mean()), "long_free": float((free - base).mean()),
+           "swaps": int((by_perm[whole] < free).sum())}
+    if singles is not None:
+        alone = np.array([si_sdr_pit(refs, e)[0].mean() for e, (_, _, refs) in zip(singles, pieces)])
+        out = {"single": float((alone - base).mean()), **out}
+    return out
 
 
 def main(argv=None) -> int:
@@ -64,13 +69,9 @@ def main(argv=None) -> int:
         d = DataDir.load(args.src, require_sources=True)
         rows = []
         for pair, pieces in long_groups(d, args.src, args.per_pair):
-            single = []
-            for _, x, refs in pieces:
-                vals, _ = si_sdr_pit(refs, np.asarray(sep.separate(x, num_spk=2)))
-                single.append(vals.mean() - si_sdr(refs, np.stack([x, x])).mean())
+            singles = [np.asarray(sep.separate(x, num_spk=2)) for _, x, _ in pieces]
             est = np.asarray(sep.separate(np.concatenate([x for _, x, _ in pieces]), num_spk=2))
-            rows.append({"mixture": f"long_{pair[0]}_{pair[1]}", "single": float(np.mean(single)),
-                         **piece_scores(est, pieces)})
+            rows.append({"mixture": f"long_{pair[0]}_{pair[1]}", **piece_scores(est, pieces, singles)})
             if len(rows) % 10 == 0:
                 print(f"long_swaps.py: {len(rows)} long mixtures", file=sys.stderr, flush=True)
             if args.max and len(rows) >= args.max:
