@@ -167,7 +167,9 @@ cross_corpus_sets() {
         [[ -f ${out}/tt_${c}spk/wav.scp ]] && test_sets+=" ${name}_${c}spk=${out}/tt_${c}spk"
     done
     cross_corpus_note="Cross-corpus test sets (test only: never trained or tuned on): ${name}_2spk and ${name}_3spk,"
-    cross_corpus_note+=" mixtures of \`${cross_corpus_dir}\` built by dcsep-mix (${lists:+lists \`${lists}\`}${lists:-drawn with seed 0})"
+    local made_by="drawn with seed 0"
+    [[ -n ${lists} ]] && made_by="lists \`${lists}\`"
+    cross_corpus_note+=" mixtures of \`${cross_corpus_dir}\` built by dcsep-mix (${made_by})"
     cross_corpus_note+=" with the wsj0-2mix scaling."
 }
 

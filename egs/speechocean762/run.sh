@@ -133,7 +133,12 @@ recipe_data() {
 recipe_info() {
     local training
     if [[ ${dynamic_mix} == true ]]; then
-        training="dynamically mixed ${train_set} (${train_num_spk} speakers)"
+        # a config may mix counts (train_dataset_conf.num_spk: [2, 3])
+        local counts
+        counts=$(python -c 'import sys, yaml
+n = (yaml.safe_load(open(sys.argv[1])) or {}).get("train_dataset_conf", {}).get("num_spk")
+print(" and ".join(map(str, n)) if isinstance(n, list) else "")' "${train_config}")
+        training="dynamically mixed ${train_set} (${counts:-${train_num_spk}} speakers)"
     else
         training="the fixed ${train_set} mixtures"
     fi

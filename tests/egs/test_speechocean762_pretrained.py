@@ -26,7 +26,7 @@ NAME = "speechocean762_dc_blstm"
 MODEL_DIR = REPO / "pretrained" / NAME
 MIX_LIST = REPO / "egs" / "speechocean762" / "local" / "mix_lists" / "full" / "mix_2_spk_tt.txt"
 # mean SI-SDRi over these mixtures, with the model's default clusterer, must exceed this (the
-# released model, fine-tuned with the attractor_mask loss, gives 5.6 dB on them with its
+# model released 2026-12-03, fine-tuned with the attractor_mask loss, gave 5.6 dB on them with its
 # soft_kmeans and 5.2 with kmeans; the 47-epoch model before it 4.5 with kmeans, the 42-epoch
 # one 4.1, the 36-epoch one 4.4 though it is 0.7 dB worse on 300 mixtures, the 24-epoch one
 # 3.6 dB, a model early in training about -1.6 dB)
