@@ -134,11 +134,7 @@ recipe_info() {
     local training
     if [[ ${dynamic_mix} == true ]]; then
         # a config may mix counts (train_dataset_conf.num_spk: [2, 3])
-        local counts
-        counts=$(python -c 'import sys, yaml
-n = (yaml.safe_load(open(sys.argv[1])) or {}).get("train_dataset_conf", {}).get("num_spk")
-print(" and ".join(map(str, n)) if isinstance(n, list) else "")' "${train_config}")
-        training="dynamically mixed ${train_set} (${counts:-${train_num_spk}} speakers)"
+        training="dynamically mixed ${train_set} ($(python local/train_config.py --config "${train_config}" --counts) speakers)"
     else
         training="the fixed ${train_set} mixtures"
     fi

@@ -171,6 +171,19 @@ def test_mixed_count_config_is_accepted_for_either_count(recipe):
     assert res.returncode != 0 and "mixes [3] speakers" in res.stderr
 
 
+def test_train_config_counts(tmp_path):
+    """--counts: the speakers per training mixture that RESULTS.md names (the fixed tr set: 2)."""
+    tiny = (RECIPE / "conf" / "train_tiny.yaml").read_text()
+    for text, want in ((tiny.replace("num_spk: 2", "num_spk: [2, 3]"), "2 and 3"),
+                       (tiny.replace("num_spk: 2", "num_spk: 3"), "3"),
+                       (tiny.replace("train_dataset: dynamic_mix", "train_dataset: chunks"), "2")):
+        conf = tmp_path / "c.yaml"
+        conf.write_text(text)
+        res = subprocess.run([sys.executable, str(RECIPE / "local" / "train_config.py"), "--config", str(conf), "--counts"],
+                             capture_output=True, text=True)
+        assert res.returncode == 0 and res.stdout.strip() == want, res.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
