@@ -29,6 +29,15 @@ eigenvalue shares (``DIR/<name>.npz``, with the model's path) so that a
 second run with the same model skips it;
 ``--max-per-set N`` takes N inputs of each set (evenly spread over the
 sorted list).
+
+``--select --linear M`` fits a linear counter instead
+(:func:`dcsep.clusterers.count.fit_linear_counter` on the logarithms of
+the M largest shares, every set's inputs pooled), then scans offsets of its
+2- and 3-speaker scores as the thresholds are scanned, and prints the best
+as a ``count_conf`` (``--write-conf FILE`` also writes it, as YAML, for
+``dcsep-pack --count-conf FILE``). It is fitted and its offsets chosen on
+the same inputs, so its figures there are those of a choice: measure it
+on other sets, once.
 """
 
 from __future__ import annotations
@@ -102,16 +111,21 @@ def main(argv=None) -> int:
     p.add_argument("--max-per-set", type=int, default=None, help="inputs per set (default all)")
     p.add_argument("--cache", type=Path, default=None, help="keep eigenvalue shares per set in this dir")
     p.add_argument("--select", action="store_true", help="scan thresholds (validation sets only)")
+    p.add_argument("--linear", type=int, default=None, metavar="M", help="with --select: fit a linear counter on M shares")
+    p.add_argument("--write-conf", type=Path, default=None, help="with --select: write the chosen count_conf here (YAML)")
     args = p.parse_args(argv)
 
     import torch
 
-    from dcsep.clusterers.count import THRESHOLDS, count_from_shares, participation_ratio
+    from dcsep.clusterers.count import THRESHOLDS, count_from_shares, fit_linear_counter, participation_ratio
     from dcsep.separate import Separator
 
+    if (args.linear is not None or args.write_conf is not None) and not args.select:
+        p.error("--linear and --write-conf go with --select")
     torch.set_num_threads(1)
     sep = Separator.from_pretrained(args.model, device="cpu")
     thresholds = tuple(sep.count_conf.get("thresholds", THRESHOLDS))
+    linear = sep.count_conf.get("linear")
     true, shares, per_set = [], [], []
     for name, count, scp in args.sets:
         utts, s = set_shares(sep, args.model, name, scp, args.max_per_set, args.cache)
@@ -126,20 +140,57 @@ def main(argv=None) -> int:
         q = np.quantile(d[true == c], [0.05, 0.25, 0.5, 0.75, 0.95])
         print(f"participation ratio, {c} speaker(s): quantiles 5/25/50/75/95% " + " ".join(f"{x:.2f}" for x in q))
 
-    def accuracies(thresholds) -> list[float]:
-        est = count_from_shares(shares, args.max_spk, thresholds).numpy()
+    def accuracies(thresholds, linear=None) -> list[float]:
+        est = count_from_shares(shares, args.max_spk, thresholds, linear).numpy()
         return [float((est[true == c] == c).mean()) for c in counts]
 
+    def keeping(scored):
+        """Those of (choice, accuracies) that keep 1 and 2 speakers at 90% or more (else all, said)."""
+        ok = [x for x in scored if all(a >= 0.9 for c, a in zip(counts, x[1]) if c in (1, 2))]
+        if not ok:
+            print("no choice keeps 1 and 2 speakers at 90% or more: the best of all")
+        return ok or scored
+
+    def write_conf(conf: dict) -> None:
+        import yaml
+
+        text = yaml.safe_dump(conf, default_flow_style=None, sort_keys=False)
+        print("count_conf: " + yaml.safe_dump(conf, default_flow_style=True, width=10**6).strip())
+        if args.write_conf is not None:
+            args.write_conf.parent.mkdir(parents=True, exist_ok=True)
+            tmp = args.write_conf.with_name(args.write_conf.name + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(args.write_conf)
+            print(f"wrote {args.write_conf}")
+
+    if args.select and args.linear is not None:
+        # fit on all the inputs, then the offsets of the 2- and 3-speaker scores with the best mean
+        # accuracy among those that keep 1 and 2 speakers at 90% or more (as the thresholds below)
+        fit = fit_linear_counter(shares, true, args.linear)
+        offsets = np.round(np.arange(-4.0, 4.0 + 1e-9, 0.1), 2)
+        grid = [(0.0, a, b) for a in offsets for b in (offsets if len(fit["intercept"]) > 2 else [0.0])]
+
+        def shifted(o):
+            return {"coef": fit["coef"], "intercept": [b + x for b, x in zip(fit["intercept"], o)]}
+
+        ok = keeping([(o, accuracies(thresholds, shifted(o))) for o in grid])
+        best = max(ok, key=lambda x: (np.mean(x[1]), -abs(x[0][1]) - abs(x[0][2])))
+        print(f"linear counter on {args.linear} shares; offsets of the 2- and 3-speaker scores:")
+        print("| offsets (2, 3 speakers) | " + " | ".join(f"{c} spk" for c in counts) + " | mean |")
+        print("|---|" + "---:|" * (len(counts) + 1))
+        for o, acc in sorted(ok, key=lambda x: -np.mean(x[1]))[:10]:
+            print(f"| {o[1]:+.1f}, {o[2]:+.1f} | " + " | ".join(f"{a:.1%}" for a in acc) + f" | {np.mean(acc):.1%} |")
+        print(f"best offsets ({best[0][1]:+.1f}, {best[0][2]:+.1f}): accuracy " + ", ".join(f"{c} spk {a:.1%}" for c, a in zip(counts, best[1])))
+        lin = shifted(best[0])
+        write_conf({"linear": {"coef": [[round(x, 6) for x in r] for r in lin["coef"]], "intercept": [round(x, 6) for x in lin["intercept"]]}})
+        return 0
     if args.select:
         # the pair with the best mean accuracy among those that keep 1 and 2 speakers at 90% or more
         # over the whole range of D on these inputs, and one step beyond (a count never reached)
         steps = np.arange(np.floor(d.min() * 20) / 20, np.ceil(d.max() * 20) / 20 + 0.1, 0.05)
         grid = [(round(a, 2), round(b, 2)) for a in steps for b in steps if b > a]
         scored = [(t, accuracies(t)) for t in grid]
-        ok = [x for x in scored if all(a >= 0.9 for c, a in zip(counts, x[1]) if c in (1, 2))]
-        if not ok:
-            print("no thresholds keep 1 and 2 speakers at 90% or more: the best of all pairs")
-            ok = scored
+        ok = keeping(scored)
         best = max(ok, key=lambda x: (np.mean(x[1]), -x[0][1]))
         print("| thresholds (2, 3 speakers) | " + " | ".join(f"{c} spk" for c in counts) + " | mean |")
         print("|---|" + "---:|" * (len(counts) + 1))
@@ -147,11 +198,15 @@ def main(argv=None) -> int:
             print(f"| {t[0]:.2f}, {t[1]:.2f} | " + " | ".join(f"{a:.1%}" for a in acc) + f" | {np.mean(acc):.1%} |")
         print(f"best thresholds ({best[0][0]:.2f}, {best[0][1]:.2f}): accuracy " + ", ".join(f"{c} spk {a:.1%}" for c, a in zip(counts, best[1]))
               + f" (the model's now: {thresholds})")
+        write_conf({"thresholds": [float(best[0][0]), float(best[0][1])]})
         return 0
-    est = count_from_shares(shares, args.max_spk, thresholds).numpy()
+    est = count_from_shares(shares, args.max_spk, thresholds, linear).numpy()
     m = confusion(true, est, args.max_spk)
-    origin = "stored with the model" if "thresholds" in sep.count_conf else "the library's defaults"
-    print(f"model {args.model}: thresholds {thresholds} ({origin}), max_spk {args.max_spk}")
+    if linear is not None:
+        print(f"model {args.model}: the linear counter stored with it ({len(linear['coef'][0])} shares), max_spk {args.max_spk}")
+    else:
+        origin = "stored with the model" if "thresholds" in sep.count_conf else "the library's defaults"
+        print(f"model {args.model}: thresholds {thresholds} ({origin}), max_spk {args.max_spk}")
     print("| true \\ estimated | " + " | ".join(str(c) for c in range(1, args.max_spk + 1)) + " | correct |")
     print("|---|" + "---:|" * (args.max_spk + 1))
     for c in counts:

@@ -120,6 +120,13 @@ def machine_description() -> str:
 def _count_text(conf: dict | None) -> str:
     from dcsep.clusterers.count import THRESHOLDS
 
+    linear = (conf or {}).get("linear")
+    if linear is not None:
+        coef = linear["coef"]
+        return (
+            f"linear counter on the logarithms of the {len(coef[0])} largest eigenvalue shares, 1 to {len(coef)} speakers "
+            "(fitted on this model's validation data)"
+        )
     thresholds = (conf or {}).get("thresholds")
     if thresholds is None:
         return f"participation ratio thresholds {', '.join(map(str, THRESHOLDS))} (the library's defaults)"

@@ -84,6 +84,13 @@ def check_count_conf(conf: dict | None) -> dict:
         if not ok or any(b <= a for a, b in zip(t, t[1:])):
             raise ConfigError(f"count_conf: thresholds must be ascending numbers (for 2, 3, ... speakers), got {t!r}")
         conf["thresholds"] = tuple(float(x) for x in t)
+    if conf.get("linear") is not None:
+        from dcsep.clusterers.count import check_linear
+
+        try:
+            conf["linear"] = check_linear(conf["linear"])
+        except ValueError as e:
+            raise ConfigError(f"count_conf: {e}") from None
     return conf
 
 

@@ -181,6 +181,24 @@ def test_pack_stores_the_count_thresholds(exp_dir, tmp_path, capsys):
     assert not (out / "bad").exists()
 
 
+def test_pack_stores_a_linear_counter_from_a_file(exp_dir, tmp_path, capsys):
+    """--count-conf also takes the YAML file bench_count.py --select --write-conf writes."""
+    out = tmp_path / "pretrained"
+    conf = tmp_path / "count_conf.yaml"
+    conf.write_text("linear:\n  coef:\n  - [1.0, 0.5]\n  - [-1.0, 0.25]\n  intercept: [0.0, 0.1]\n")
+    assert pack_cli.main([str(exp_dir), "--out-dir", str(out), "--name", "linear", "--count-conf", str(conf)]) == 0
+    want = {"linear": {"coef": [[1.0, 0.5], [-1.0, 0.25]], "intercept": [0.0, 0.1]}}
+    assert torch.load(out / "linear" / "model.pt", weights_only=True)["extra"]["count_conf"] == want
+    assert Separator.from_pretrained(out / "linear", device="cpu").count_conf == want
+    card = (out / "linear" / "README.md").read_text()
+    assert "linear counter on the logarithms of the 2 largest eigenvalue shares, 1 to 2 speakers" in card
+    conf.write_text("linear: {coef: [[1.0]], intercept: [0.0]}\n")
+    assert pack_cli.main([str(exp_dir), "--out-dir", str(out), "--name", "bad", "--count-conf", str(conf)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dcsep-pack: error: count_conf: linear must be") and "C >= 2" in err, err
+    assert not (out / "bad").exists()
+
+
 def test_find_by_path_and_name(exp_dir, tmp_path, monkeypatch):
     shelf = tmp_path / "shelf"
     pack(exp_dir, out_dir=shelf, name="toy-v1", dtype="float16")

@@ -346,6 +346,20 @@ def test_num_spk_auto(tiny_model_config, kwargs, caplog):
         Separator(sep.model, device="cpu", max_spk="auto")
 
 
+def test_num_spk_auto_with_a_linear_counter(tiny_model_config, caplog):
+    """count_conf "linear": the count from a linear counter on the log shares (here by hand: the second
+    share of one-hot embeddings is near 0 for one active band, near 1/2 for two)."""
+    linear = {"coef": [[0.0, -1.0], [0.0, 1.0]], "intercept": [-5.0, 5.0]}
+    sep = Separator(band_model(tiny_model_config), device="cpu", num_spk="auto", count_conf={"linear": linear})
+    mix, tones = two_tones()
+    with caplog.at_level("INFO", logger="dcsep"):
+        assert_separates(sep.separate(mix), tones)
+    assert "2 speaker(s) found (num_spk='auto', at most 3)" in caplog.text
+    np.testing.assert_array_equal(sep.separate(tones[0]), tones[0][None])
+    with pytest.raises(ConfigError, match="count_conf: linear must be"):
+        Separator(sep.model, device="cpu", count_conf={"linear": {"coef": [[1.0]], "intercept": [0.0]}})
+
+
 def test_num_spk_auto_in_batches_and_with_refs(tiny_model_config):
     sep = Separator(band_model(tiny_model_config), device="cpu", count_conf={"thresholds": (1.5, 2.5)})
     mix, tones = two_tones()

@@ -36,10 +36,23 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", help="a paragraph put first in the card")
     p.add_argument("--clusterer", help="default clusterer stored with the model (default: the training config's)")
     p.add_argument("--clusterer-conf", help="YAML mapping of its options, e.g. '{alpha: 3.0}'")
-    p.add_argument("--count-conf", help="YAML mapping of the speaker count's options stored with the model, e.g. '{thresholds: [2.7, 3.8]}'")
+    p.add_argument(
+        "--count-conf",
+        help="YAML mapping of the speaker count's options stored with the model, e.g. '{thresholds: [2.7, 3.8]}', "
+        "or a YAML file of it (bench/bench_count.py --select --write-conf)",
+    )
     p.add_argument("--max-mb", type=float, default=16.0, help="refuse output larger than this many MB (default 16)")
     p.add_argument("--force", action="store_true", help="replace an existing <out-dir>/<name>")
     return p
+
+
+def read_if_file(text: str | None) -> str | None:
+    """The text of the file ``text`` names (a YAML count_conf written by bench_count.py), else ``text`` itself."""
+    from pathlib import Path
+
+    if text and not text.lstrip().startswith("{") and Path(text).is_file():
+        return Path(text).read_text()
+    return text
 
 
 def main(argv=None) -> int:
@@ -49,7 +62,7 @@ def main(argv=None) -> int:
 
     try:
         conf = parse_mapping(args.clusterer_conf, "--clusterer-conf")
-        count_conf = parse_mapping(args.count_conf, "--count-conf")
+        count_conf = parse_mapping(read_if_file(args.count_conf), "--count-conf")
         dest = pack(
             args.source, out_dir=args.out_dir, name=args.name, dtype=args.dtype, results=args.results,
             data=args.data, command=args.command, description=args.description,

@@ -28,6 +28,13 @@ that keep 1 and 2 speakers at 90% or more, chosen on validation data only
 (speechocean762 ``cv``, ``cv_3spk`` and single utterances of its validation
 speakers) with ``bench/bench_count.py --select``; see ``docs/decoding.md``,
 "Counting speakers", for the test figures.
+
+A model trained on three-speaker mixtures as well changes the shape of the
+spectrum more than its spread: a linear counter (``linear``, multinomial
+logistic regression on the logarithms of the leading shares, fitted with
+:func:`fit_linear_counter` on a model's validation inputs) then tells two
+speakers from three where one threshold on D cannot; a model packed with
+one stores it in its ``count_conf``.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ import torch
 
 #: default thresholds on the participation ratio D for 2 and for 3 speakers
 THRESHOLDS = (2.7, 3.8)
+#: shares below this are taken as this before the logarithm of a linear counter's features
+SHARE_FLOOR = 1e-6
 
 
 def eigen_shares(V: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -83,14 +92,34 @@ def participation_ratio(shares: torch.Tensor) -> torch.Tensor:
     return 1.0 / (shares * shares).sum(-1).clamp_min(torch.finfo(shares.dtype).tiny)
 
 
-def count_from_shares(shares: torch.Tensor, max_spk: int, thresholds: tuple[float, ...] = THRESHOLDS) -> torch.Tensor:
+def share_features(shares: torch.Tensor, num: int) -> torch.Tensor:
+    """shares: (..., K) eigenvalue shares -> (..., num) the logarithms of the ``num`` largest (floored at :data:`SHARE_FLOOR`)."""
+    if not 1 <= num <= shares.shape[-1]:
+        raise ValueError(f"a linear counter of {num} features needs 1 to {shares.shape[-1]} (the embedding dimension), got {num}")
+    return torch.log(shares[..., :num].clamp_min(SHARE_FLOOR))
+
+
+def count_from_shares(
+    shares: torch.Tensor, max_spk: int, thresholds: tuple[float, ...] = THRESHOLDS, linear: dict | None = None
+) -> torch.Tensor:
     """shares: (..., K) from :func:`eigen_shares` -> (...) long counts in [1, max_spk].
 
-    The count is 1 plus the number of ``thresholds`` (for 2, 3, ...
+    Without ``linear``: 1 plus the number of ``thresholds`` (for 2, 3, ...
     speakers, ascending) that the participation ratio reaches; counts past
     the last threshold need one more direction each (threshold + 1 per
     speaker).
+
+    With ``linear`` (``{"coef": (C, m) nested lists, "intercept": (C,)}``,
+    row c for c + 1 speakers; see :func:`fit_linear_counter`): the count
+    whose score ``coef @ share_features(shares, m) + intercept`` is the
+    largest among the first ``min(max_spk, C)``; ``thresholds`` are then
+    unused, and a count above C is never returned.
     """
+    if linear is not None:
+        coef = torch.as_tensor(linear["coef"], dtype=shares.dtype, device=shares.device)
+        intercept = torch.as_tensor(linear["intercept"], dtype=shares.dtype, device=shares.device)
+        scores = share_features(shares, coef.shape[1]) @ coef.T + intercept  # (..., C)
+        return scores[..., : min(max_spk, coef.shape[0])].argmax(-1) + 1
     d = participation_ratio(shares)
     t = list(thresholds)
     while len(t) < max_spk - 1:
@@ -99,16 +128,57 @@ def count_from_shares(shares: torch.Tensor, max_spk: int, thresholds: tuple[floa
     return (d[..., None] >= t).sum(-1) + 1
 
 
+def fit_linear_counter(shares, counts, num_features: int, c: float = 1.0) -> dict:
+    """A linear counter fitted on labelled inputs: multinomial logistic regression on their share features.
+
+    Args:
+        shares: (n, K) eigenvalue shares of n inputs (:func:`eigen_shares`).
+        counts: (n,) their true counts, every count from 1 to the largest present.
+        num_features: how many leading shares it reads (``m``).
+        c: inverse regularisation strength (scikit-learn's ``C``) on the
+            standardised features.
+
+    Returns:
+        ``{"coef": (C, m) nested lists, "intercept": (C,) list}`` for
+        :func:`count_from_shares` (the standardisation folded in), C the
+        largest count.
+
+    Example:
+        >>> lam = torch.tensor([[0.9, 0.05, 0.05], [0.85, 0.1, 0.05], [0.5, 0.4, 0.1], [0.55, 0.35, 0.1]])
+        >>> lin = fit_linear_counter(lam, [1, 1, 2, 2], num_features=2)
+        >>> count_from_shares(lam, 3, linear=lin).tolist()
+        [1, 1, 2, 2]
+    """
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(counts, dtype=int)
+    top = int(y.max()) if y.size else 0
+    if top < 2 or sorted(set(y.tolist())) != list(range(1, top + 1)):
+        raise ValueError(f"counts must hold every count from 1 to the largest (at least 2), got {sorted(set(y.tolist()))}")
+    Z = share_features(torch.as_tensor(np.asarray(shares), dtype=torch.float64), num_features).numpy()
+    if Z.shape[0] != y.shape[0]:
+        raise ValueError(f"{Z.shape[0]} inputs of shares but {y.shape[0]} counts")
+    mu, sd = Z.mean(0), Z.std(0).clip(1e-9)
+    fit = LogisticRegression(C=c, max_iter=10000).fit((Z - mu) / sd, y)
+    coef = fit.coef_ if top > 2 else np.stack([-fit.coef_[0] / 2, fit.coef_[0] / 2])  # two classes: one row
+    intercept = fit.intercept_ if top > 2 else np.array([-fit.intercept_[0] / 2, fit.intercept_[0] / 2])
+    coef = coef / sd
+    return {"coef": coef.tolist(), "intercept": (intercept - coef @ mu).tolist()}
+
+
 def estimate_num_spk(
     V: torch.Tensor,
     weights: torch.Tensor | None = None,
     max_spk: int = 3,
     thresholds: tuple[float, ...] = THRESHOLDS,
+    linear: dict | None = None,
 ) -> int:
     """The number of speakers in one utterance's embeddings, from 1 to ``max_spk``.
 
     From the participation ratio of the eigenvalue shares of
-    :func:`eigen_shares`; see the module docstring.
+    :func:`eigen_shares`, or from a linear counter on them; see the module
+    docstring.
 
     Args:
         V: (..., K) embeddings of one utterance, e.g. (T, F, K) or (N, K).
@@ -119,6 +189,8 @@ def estimate_num_spk(
         thresholds: the participation ratios from which 2, 3, ... speakers
             are counted, ascending (default :data:`THRESHOLDS`, chosen on
             validation data).
+        linear: a linear counter (:func:`fit_linear_counter`) used instead
+            of ``thresholds``; it counts up to its number of rows.
 
     Returns:
         the count, an int in [1, max_spk].
@@ -142,4 +214,29 @@ def estimate_num_spk(
     w = None if weights is None else weights.reshape(-1)
     if w is not None and w.shape[0] != X.shape[0]:
         raise ValueError(f"weights must have the leading shape of V {tuple(V.shape[:-1])}, got {tuple(weights.shape)}")
-    return int(count_from_shares(eigen_shares(X, w), max_spk, tuple(thresholds)))
+    if linear is not None:
+        check_linear(linear, V.shape[-1])
+    return int(count_from_shares(eigen_shares(X, w), max_spk, tuple(thresholds), linear))
+
+
+def check_linear(linear, embed_dim: int | None = None) -> dict:
+    """A linear counter ``{"coef": (C, m), "intercept": (C,)}`` of numbers, C >= 2, m <= embed_dim -> the same with lists of floats; else ValueError."""
+    ok = isinstance(linear, dict) and set(linear) == {"coef", "intercept"}
+    if ok:
+        coef, intercept = linear["coef"], linear["intercept"]
+        rows = coef if isinstance(coef, (list, tuple)) else []
+        ok = (
+            len(rows) >= 2
+            and all(isinstance(r, (list, tuple)) and len(r) == len(rows[0]) > 0 for r in rows)
+            and isinstance(intercept, (list, tuple)) and len(intercept) == len(rows)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for r in rows for x in [*r])
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in intercept)
+        )
+    if not ok:
+        raise ValueError(
+            "linear must be {coef: C rows of m numbers, intercept: C numbers} with C >= 2 "
+            f"(row c for c + 1 speakers), got {linear!r}"
+        )
+    if embed_dim is not None and len(coef[0]) > embed_dim:
+        raise ValueError(f"linear reads {len(coef[0])} shares but the embeddings have {embed_dim} dimensions")
+    return {"coef": [[float(x) for x in r] for r in coef], "intercept": [float(x) for x in intercept]}

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dcsep.clusterers.count import THRESHOLDS, count_from_shares, eigen_shares, estimate_num_spk, participation_ratio
+from dcsep.clusterers.count import (
+    THRESHOLDS,
+    check_linear,
+    count_from_shares,
+    eigen_shares,
+    estimate_num_spk,
+    fit_linear_counter,
+    participation_ratio,
+    share_features,
+)
 
 
 def speakers(shares: list[float], n: int = 4000, k: int = 20, noise: float = 0.15, seed: int = 0):
@@ -77,3 +86,64 @@ def test_bad_arguments(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         estimate_num_spk(torch.ones(50, 8), **kwargs)
     assert 1 < THRESHOLDS[0] < THRESHOLDS[1]
+
+
+def labelled_shares(per_count: int = 30, seed: int = 0):
+    """Eigenvalue shares of inputs of 1, 2 and 3 speakers of random shares and spreads, and their counts."""
+    g = torch.Generator().manual_seed(seed)
+    lam, counts = [], []
+    for c in (1, 2, 3):
+        for i in range(per_count):
+            shares = torch.rand(c, generator=g) + 0.5
+            noise = 0.3 + 0.5 * float(torch.rand(1, generator=g))
+            lam.append(eigen_shares(speakers((shares / shares.sum()).tolist(), n=1500, noise=noise, seed=100 * c + i)))
+            counts.append(c)
+    return torch.stack(lam), counts
+
+
+def test_linear_counter_fits_and_counts():
+    """A counter fitted on labelled inputs counts new ones of the same kind; row c scores c + 1 speakers."""
+    lam, counts = labelled_shares()
+    lin = fit_linear_counter(lam, counts, num_features=4)
+    assert len(lin["coef"]) == 3 and all(len(r) == 4 for r in lin["coef"]) and len(lin["intercept"]) == 3
+    new, new_counts = labelled_shares(per_count=10, seed=1)
+    est = count_from_shares(new, 3, linear=lin)
+    assert (est == torch.tensor(new_counts)).float().mean() >= 0.9
+    assert count_from_shares(new, 2, linear=lin).max() <= 2  # max_spk caps it
+    assert count_from_shares(new, 5, linear=lin).max() <= 3  # it counts up to its rows
+    V = speakers([0.4, 0.35, 0.25], n=1500, noise=0.5, seed=7)
+    assert estimate_num_spk(V, max_spk=3, linear=lin) == int(count_from_shares(eigen_shares(V), 3, linear=lin))
+    two = fit_linear_counter(lam[:60], counts[:60], num_features=2)  # 1 and 2 speakers: two rows
+    assert len(two["coef"]) == 2 and set(count_from_shares(lam[:60], 3, linear=two).tolist()) <= {1, 2}
+
+
+def test_share_features_are_floored_logs():
+    lam = torch.tensor([0.7, 0.3, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(share_features(lam, 3), torch.log(torch.tensor([0.7, 0.3, 1e-6], dtype=torch.float64)))
+    with pytest.raises(ValueError, match="needs 1 to 3"):
+        share_features(lam, 4)
+
+
+@pytest.mark.parametrize(
+    "linear, pattern",
+    [
+        ({"coef": [[1.0]], "intercept": [0.0]}, "C >= 2"),
+        ({"coef": [[1.0], [1.0, 2.0]], "intercept": [0.0, 0.0]}, "C >= 2"),
+        ({"coef": [[1.0], [2.0]], "intercept": [0.0]}, "C >= 2"),
+        ({"coef": [[1.0], ["a"]], "intercept": [0.0, 0.0]}, "C >= 2"),
+        ({"coef": [[1.0], [2.0]], "intercept": [0.0, 0.0], "bias": 1}, "C >= 2"),
+        ({"coef": [[1.0] * 9, [2.0] * 9], "intercept": [0.0, 0.0]}, "reads 9 shares but the embeddings have 8"),
+    ],
+)
+def test_bad_linear_counters(linear, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        estimate_num_spk(torch.ones(50, 8), linear=linear)
+    assert check_linear({"coef": [[1, 2], [3, 4]], "intercept": [0, 1]}) == {"coef": [[1.0, 2.0], [3.0, 4.0]], "intercept": [0.0, 1.0]}
+
+
+def test_fit_needs_every_count():
+    lam, counts = labelled_shares(per_count=5)
+    with pytest.raises(ValueError, match="every count from 1"):
+        fit_linear_counter(lam[5:], counts[5:], num_features=3)
+    with pytest.raises(ValueError, match="15 inputs of shares but 14 counts"):
+        fit_linear_counter(lam, counts[:-1], num_features=3)
