@@ -37,7 +37,10 @@ the M largest shares, every set's inputs pooled), then scans offsets of its
 as a ``count_conf`` (``--write-conf FILE`` also writes it, as YAML, for
 ``dcsep-pack --count-conf FILE``). It is fitted and its offsets chosen on
 the same inputs, so its figures there are those of a choice: measure it
-on other sets, once.
+on other sets, once. ``--folds N`` first prints what it gives by N-fold
+cross-validation on those inputs (the versions of one input under
+different conditions in one fold; offsets chosen on the held-out scores):
+the figure to compare counters by.
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ def main(argv=None) -> int:
     p.add_argument("--cache", type=Path, default=None, help="keep eigenvalue shares per set in this dir")
     p.add_argument("--select", action="store_true", help="scan thresholds (validation sets only)")
     p.add_argument("--linear", type=int, default=None, metavar="M", help="with --select: fit a linear counter on M shares")
+    p.add_argument("--folds", type=int, default=None, help="with --linear: also cross-validate it in this many folds")
     p.add_argument("--write-conf", type=Path, default=None, help="with --select: write the chosen count_conf here (YAML)")
     args = p.parse_args(argv)
 
@@ -122,14 +126,17 @@ def main(argv=None) -> int:
 
     if (args.linear is not None or args.write_conf is not None) and not args.select:
         p.error("--linear and --write-conf go with --select")
+    if args.folds is not None and (args.linear is None or args.folds < 2):
+        p.error("--folds goes with --linear, and needs 2 or more")
     torch.set_num_threads(1)
     sep = Separator.from_pretrained(args.model, device="cpu")
     thresholds = tuple(sep.count_conf.get("thresholds", THRESHOLDS))
     linear = sep.count_conf.get("linear")
-    true, shares, per_set = [], [], []
+    true, shares, per_set, groups = [], [], [], []
     for name, count, scp in args.sets:
         utts, s = set_shares(sep, args.model, name, scp, args.max_per_set, args.cache)
         true += [count] * len(utts)
+        groups += [f"{count}:{u}" for u in utts]  # one input under every condition
         shares.append(s)
         per_set.append((name, count, len(utts)))
     true, shares = np.array(true), torch.from_numpy(np.concatenate(shares))
@@ -163,18 +170,39 @@ def main(argv=None) -> int:
             tmp.replace(args.write_conf)
             print(f"wrote {args.write_conf}")
 
+    def best_offsets(scores: np.ndarray):
+        """((offsets, accuracies), kept list): the offsets of the 2- and 3-speaker scores with the best mean
+        accuracy among those that keep 1 and 2 speakers at 90% or more (as the thresholds below)."""
+        steps = np.round(np.arange(-4.0, 4.0 + 1e-9, 0.1), 2)
+        grid = [(0.0, a, b) for a in steps for b in (steps if scores.shape[1] > 2 else [0.0])]
+        top = min(args.max_spk, scores.shape[1])
+
+        def acc(o):
+            est = (scores + np.array(o[: scores.shape[1]]))[:, :top].argmax(1) + 1
+            return [float((est[true == c] == c).mean()) for c in counts]
+
+        ok = keeping([(o, acc(o)) for o in grid])
+        return max(ok, key=lambda x: (np.mean(x[1]), -abs(x[0][1]) - abs(x[0][2]))), ok
+
     if args.select and args.linear is not None:
-        # fit on all the inputs, then the offsets of the 2- and 3-speaker scores with the best mean
-        # accuracy among those that keep 1 and 2 speakers at 90% or more (as the thresholds below)
+        from dcsep.clusterers.count import linear_scores
+
+        if args.folds:
+            from sklearn.model_selection import GroupKFold
+
+            held = np.zeros((len(true), max(counts)))
+            for train, test in GroupKFold(args.folds).split(shares.numpy(), true, groups):
+                held[test] = linear_scores(shares[test], fit_linear_counter(shares[train], true[train], args.linear)).numpy()
+            (_, acc), _ = best_offsets(held)
+            print(f"{args.folds}-fold cross-validation, linear counter on {args.linear} shares: "
+                  + ", ".join(f"{c} spk {a:.1%}" for c, a in zip(counts, acc)) + f"; mean {np.mean(acc):.1%}")
+        # fit on all the inputs, then the offsets as above on its own scores
         fit = fit_linear_counter(shares, true, args.linear)
-        offsets = np.round(np.arange(-4.0, 4.0 + 1e-9, 0.1), 2)
-        grid = [(0.0, a, b) for a in offsets for b in (offsets if len(fit["intercept"]) > 2 else [0.0])]
 
         def shifted(o):
-            return {"coef": fit["coef"], "intercept": [b + x for b, x in zip(fit["intercept"], o)]}
+            return {"coef": fit["coef"], "intercept": [float(b + x) for b, x in zip(fit["intercept"], o)]}
 
-        ok = keeping([(o, accuracies(thresholds, shifted(o))) for o in grid])
-        best = max(ok, key=lambda x: (np.mean(x[1]), -abs(x[0][1]) - abs(x[0][2])))
+        best, ok = best_offsets(linear_scores(shares, fit).numpy())
         print(f"linear counter on {args.linear} shares; offsets of the 2- and 3-speaker scores:")
         print("| offsets (2, 3 speakers) | " + " | ".join(f"{c} spk" for c in counts) + " | mean |")
         print("|---|" + "---:|" * (len(counts) + 1))

@@ -99,6 +99,13 @@ def share_features(shares: torch.Tensor, num: int) -> torch.Tensor:
     return torch.log(shares[..., :num].clamp_min(SHARE_FLOOR))
 
 
+def linear_scores(shares: torch.Tensor, linear: dict) -> torch.Tensor:
+    """shares: (..., K) -> (..., C) the scores of a linear counter, column c for c + 1 speakers."""
+    coef = torch.as_tensor(linear["coef"], dtype=shares.dtype, device=shares.device)
+    intercept = torch.as_tensor(linear["intercept"], dtype=shares.dtype, device=shares.device)
+    return share_features(shares, coef.shape[1]) @ coef.T + intercept
+
+
 def count_from_shares(
     shares: torch.Tensor, max_spk: int, thresholds: tuple[float, ...] = THRESHOLDS, linear: dict | None = None
 ) -> torch.Tensor:
@@ -116,10 +123,8 @@ def count_from_shares(
     unused, and a count above C is never returned.
     """
     if linear is not None:
-        coef = torch.as_tensor(linear["coef"], dtype=shares.dtype, device=shares.device)
-        intercept = torch.as_tensor(linear["intercept"], dtype=shares.dtype, device=shares.device)
-        scores = share_features(shares, coef.shape[1]) @ coef.T + intercept  # (..., C)
-        return scores[..., : min(max_spk, coef.shape[0])].argmax(-1) + 1
+        scores = linear_scores(shares, linear)
+        return scores[..., : min(max_spk, scores.shape[-1])].argmax(-1) + 1
     d = participation_ratio(shares)
     t = list(thresholds)
     while len(t) < max_spk - 1:
