@@ -238,9 +238,10 @@ def check_linear(linear, embed_dim: int | None = None) -> dict:
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in intercept)
         )
     if not ok:
+        got = repr(linear)
         raise ValueError(
             "linear must be {coef: C rows of m numbers, intercept: C numbers} with C >= 2 "
-            f"(row c for c + 1 speakers), got {linear!r}"
+            f"(row c for c + 1 speakers), got {got if len(got) <= 120 else got[:117] + '...'}"
         )
     if embed_dim is not None and len(coef[0]) > embed_dim:
         raise ValueError(f"linear reads {len(coef[0])} shares but the embeddings have {embed_dim} dimensions")

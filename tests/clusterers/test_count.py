@@ -139,6 +139,8 @@ def test_bad_linear_counters(linear, pattern):
     with pytest.raises(ValueError, match=pattern):
         estimate_num_spk(torch.ones(50, 8), linear=linear)
     assert check_linear({"coef": [[1, 2], [3, 4]], "intercept": [0, 1]}) == {"coef": [[1.0, 2.0], [3.0, 4.0]], "intercept": [0.0, 1.0]}
+    with pytest.raises(ValueError, match=r"got \{'coef': \[\[0.5, .*\.\.\.$"):  # a long counter is cut short
+        check_linear({"coef": [[0.5] * 40] * 2, "intercept": [0.0]})
 
 
 def test_fit_needs_every_count():
