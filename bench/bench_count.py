@@ -126,7 +126,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from dcsep.clusterers.count import THRESHOLDS, count_from_shares, fit_linear_counter, participation_ratio
+    from dcsep.clusterers.count import THRESHOLDS, count_from_shares, fit_linear_counter, linear_scores, participation_ratio
     from dcsep.separate import Separator
 
     if (args.linear is not None or args.write_conf is not None) and not args.select:
@@ -154,6 +154,9 @@ def main(argv=None) -> int:
         q = np.quantile(d[true == c], [0.05, 0.25, 0.5, 0.75, 0.95])
         print(f"participation ratio, {c} speaker(s): quantiles 5/25/50/75/95% " + " ".join(f"{x:.2f}" for x in q))
 
+    if args.folds:
+        from sklearn.model_selection import GroupKFold
+
     def accuracies(thresholds, linear=None) -> list[float]:
         est = count_from_shares(shares, args.max_spk, thresholds, linear).numpy()
         return [float((est[true == c] == c).mean()) for c in counts]
@@ -170,15 +173,18 @@ def main(argv=None) -> int:
             tmp.replace(args.write_conf)
             print(f"wrote {args.write_conf}")
 
+    def offset_counts(scores: np.ndarray, o) -> np.ndarray:
+        """The counts of linear-counter ``scores`` (n, C) with offsets ``o`` added (at most max_spk)."""
+        return (scores + np.array(o[: scores.shape[1]]))[:, : min(args.max_spk, scores.shape[1])].argmax(1) + 1
+
     def best_offsets(scores: np.ndarray, labels: np.ndarray, quiet: bool = False):
         """((offsets, accuracies), kept list): the offsets of the 2- and 3-speaker scores with the best mean
         accuracy on ``labels`` among those that keep 1 and 2 speakers at 90% or more (as the thresholds below)."""
         steps = np.round(np.arange(-4.0, 4.0 + 1e-9, 0.1), 2)
         grid = [(0.0, a, b) for a in steps for b in (steps if scores.shape[1] > 2 else [0.0])]
-        top = min(args.max_spk, scores.shape[1])
 
         def acc(o):
-            est = (scores + np.array(o[: scores.shape[1]]))[:, :top].argmax(1) + 1
+            est = offset_counts(scores, o)
             return [float((est[labels == c] == c).mean()) for c in counts]
 
         scored = [(o, acc(o)) for o in grid]
@@ -190,8 +196,6 @@ def main(argv=None) -> int:
 
     def held_out_scores(idx: np.ndarray) -> np.ndarray:
         """(len(idx), C) scores of the inputs ``idx``, each from a counter fitted on the other folds of idx."""
-        from sklearn.model_selection import GroupKFold
-
         held = np.zeros((len(idx), max(counts)))
         for train, test in GroupKFold(args.folds).split(idx, true[idx], np.asarray(groups)[idx]):
             fit = fit_linear_counter(shares[idx[train]], true[idx[train]], args.linear)
@@ -199,21 +203,17 @@ def main(argv=None) -> int:
         return held
 
     if args.select and args.linear is not None:
-        from dcsep.clusterers.count import linear_scores
-
         everything = np.arange(len(true))
         if args.folds:
             # nested: each fold is counted by a counter fitted on the others, with offsets chosen on that
             # counter's own scores (as without --cv-offsets) or on the others' cross-validated scores
-            from sklearn.model_selection import GroupKFold
-
             est = {"its own fit": np.zeros(len(true), dtype=int), "cross-validated scores": np.zeros(len(true), dtype=int)}
             for train, test in GroupKFold(args.folds).split(everything, true, groups):
                 fit = fit_linear_counter(shares[train], true[train], args.linear)
                 scores = linear_scores(shares[test], fit).numpy()
                 for how, source in (("its own fit", linear_scores(shares[train], fit).numpy()), ("cross-validated scores", held_out_scores(train))):
                     (o, _), _ = best_offsets(source, true[train], quiet=True)
-                    est[how][test] = (scores + np.array(o[: scores.shape[1]]))[:, : min(args.max_spk, scores.shape[1])].argmax(1) + 1
+                    est[how][test] = offset_counts(scores, o)
             for how, e in est.items():
                 acc = [float((e[true == c] == c).mean()) for c in counts]
                 print(f"{args.folds}-fold cross-validation, linear counter on {args.linear} shares, offsets chosen on {how}: "
